@@ -1,0 +1,229 @@
+//! One event of a channel, encoded once when it is published, in every form a
+//! transport sends it, and shared by reference count with every connection after that.
+//!
+//! The JSON frame is the same on every transport (its strings are script-safe, see
+//! `json.rs`); around it each transport needs a little framing. Where that framing
+//! is the same for every connection it is encoded here too:
+//!
+//! - `stream`: the chunk `{hex}\r\n{frame}\n\r\n`; HTTP/1.0 connections send the slice
+//!   without the chunk framing.
+//! - `sse`: the chunk `{hex}\r\nid: {id}\ndata: {frame}\n\n\r\n`, whole for a
+//!   subscription of one channel (its cursor is the event's id). A multiplexed
+//!   subscription writes its own `id:` line (its cursor lists every channel) and then
+//!   shares the `data:` slice.
+//!
+//! The forever frame shares `json` between a per-connection `<script>CALLBACK(` and a
+//! constant `);</script>`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::json;
+
+/// An event as every loop and connection sees it; immutable after publishing.
+#[derive(Debug)]
+pub struct Event {
+    /// The channel it belongs to.
+    pub channel: Arc<str>,
+    /// Its id in the channel: 1, 2, 3, ... with no hole.
+    pub id: u64,
+    /// Whether this is the channel's close marker (no data).
+    pub closed: bool,
+    /// The JSON frame: `{"ch":..,"id":..,"data":..}` or `{"ch":..,"id":..,"closed":true}`.
+    pub json: Bytes,
+    /// Length of the published body, for counting.
+    pub data_len: usize,
+    /// The `stream` chunk; see the module doc.
+    stream_chunk: Bytes,
+    /// The single-channel SSE chunk; see the module doc.
+    sse_chunk: Bytes,
+    /// Where `data: ` starts in `sse_chunk`.
+    sse_data_at: usize,
+    /// Where the chunk body starts in `sse_chunk` (after `{hex}\r\n`).
+    sse_body_at: usize,
+    /// Where the chunk body starts in `stream_chunk`.
+    stream_body_at: usize,
+}
+
+/// Bytes of the chunk trailer `\r\n` at the end of every chunk.
+const CHUNK_TRAILER: usize = 2;
+
+impl Event {
+    /// Encodes message `id` of `channel` with the published `data`.
+    pub fn message(channel: Arc<str>, id: u64, data: &str) -> Event {
+        let mut frame = Vec::with_capacity(data.len() + channel.len() + 40);
+        frame.extend_from_slice(b"{\"ch\":\"");
+        frame.extend_from_slice(channel.as_bytes());
+        frame.extend_from_slice(b"\",\"id\":");
+        frame.extend_from_slice(id.to_string().as_bytes());
+        frame.extend_from_slice(b",\"data\":");
+        json::push_string(&mut frame, data);
+        frame.push(b'}');
+        Event::encode(channel, id, false, frame, data.len())
+    }
+
+    /// Encodes the close marker `id` of `channel`.
+    pub fn close_marker(channel: Arc<str>, id: u64) -> Event {
+        let frame = format!("{{\"ch\":\"{channel}\",\"id\":{id},\"closed\":true}}").into_bytes();
+        Event::encode(channel, id, true, frame, 0)
+    }
+
+    fn encode(channel: Arc<str>, id: u64, closed: bool, frame: Vec<u8>, data_len: usize) -> Event {
+        let json = Bytes::from(frame);
+
+        let mut stream = Vec::with_capacity(json.len() + 16);
+        push_chunk_header(&mut stream, json.len() + 1);
+        let stream_body_at = stream.len();
+        stream.extend_from_slice(&json);
+        stream.extend_from_slice(b"\n\r\n");
+
+        let id_line = format!("id: {id}\n");
+        let body_len = id_line.len() + b"data: ".len() + json.len() + 2;
+        let mut sse = Vec::with_capacity(body_len + 16);
+        push_chunk_header(&mut sse, body_len);
+        let sse_body_at = sse.len();
+        sse.extend_from_slice(id_line.as_bytes());
+        let sse_data_at = sse.len();
+        sse.extend_from_slice(b"data: ");
+        sse.extend_from_slice(&json);
+        sse.extend_from_slice(b"\n\n\r\n");
+
+        Event {
+            channel,
+            id,
+            closed,
+            json,
+            data_len,
+            stream_chunk: Bytes::from(stream),
+            sse_chunk: Bytes::from(sse),
+            sse_data_at,
+            sse_body_at,
+            stream_body_at,
+        }
+    }
+
+    /// The `stream` transport's line, as a chunk or (HTTP/1.0) bare.
+    pub fn stream_line(&self, chunked: bool) -> Bytes {
+        if chunked {
+            self.stream_chunk.clone()
+        } else {
+            self.stream_chunk
+                .slice(self.stream_body_at..self.stream_chunk.len() - CHUNK_TRAILER)
+        }
+    }
+
+    /// The whole SSE event with `id: {id}`, for a subscription of one channel.
+    pub fn sse_single(&self, chunked: bool) -> Bytes {
+        if chunked {
+            self.sse_chunk.clone()
+        } else {
+            self.sse_chunk
+                .slice(self.sse_body_at..self.sse_chunk.len() - CHUNK_TRAILER)
+        }
+    }
+
+    /// `data: {frame}\n\n` (and the chunk trailer when chunked), for a multiplexed
+    /// subscription that wrote its own chunk header and `id:` line.
+    pub fn sse_data(&self, chunked: bool) -> Bytes {
+        let end = if chunked {
+            self.sse_chunk.len()
+        } else {
+            self.sse_chunk.len() - CHUNK_TRAILER
+        };
+        self.sse_chunk.slice(self.sse_data_at..end)
+    }
+
+    /// Length of `data: {frame}\n\n`, without any chunk trailer.
+    pub fn sse_data_len(&self) -> usize {
+        self.sse_chunk.len() - CHUNK_TRAILER - self.sse_data_at
+    }
+}
+
+/// Appends the chunk-size line of a chunk carrying `len` bytes.
+pub fn push_chunk_header(out: &mut Vec<u8>, len: usize) {
+    push_hex(out, len);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends `value` in lower-case hexadecimal without leading zeros.
+pub fn push_hex(out: &mut Vec<u8>, value: usize) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut digits = [0u8; 16];
+    let mut n = value;
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = HEX[n & 0xf];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(bytes: &Bytes) -> &str {
+        std::str::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn message_frame_is_the_protocols_json() {
+        let event = Event::message("live".into(), 42, "hi \"there\"</script>");
+        assert_eq!(
+            text(&event.json),
+            r#"{"ch":"live","id":42,"data":"hi \"there\"\u003c/script\u003e"}"#
+        );
+        let parsed: serde_json::Value = serde_json::from_slice(&event.json).unwrap();
+        assert_eq!(parsed["data"], "hi \"there\"</script>");
+    }
+
+    #[test]
+    fn close_marker_frame() {
+        let event = Event::close_marker("live".into(), 43);
+        assert_eq!(text(&event.json), r#"{"ch":"live","id":43,"closed":true}"#);
+        assert!(event.closed);
+    }
+
+    #[test]
+    fn stream_forms() {
+        let event = Event::message("a".into(), 1, "x");
+        let frame = r#"{"ch":"a","id":1,"data":"x"}"#;
+        assert_eq!(text(&event.stream_line(false)), format!("{frame}\n"));
+        assert_eq!(
+            text(&event.stream_line(true)),
+            format!("{:x}\r\n{frame}\n\r\n", frame.len() + 1)
+        );
+    }
+
+    #[test]
+    fn sse_forms() {
+        let event = Event::message("a".into(), 7, "x");
+        let frame = r#"{"ch":"a","id":7,"data":"x"}"#;
+        let body = format!("id: 7\ndata: {frame}\n\n");
+        assert_eq!(text(&event.sse_single(false)), body);
+        assert_eq!(
+            text(&event.sse_single(true)),
+            format!("{:x}\r\n{body}\r\n", body.len())
+        );
+        assert_eq!(text(&event.sse_data(false)), format!("data: {frame}\n\n"));
+        assert_eq!(
+            text(&event.sse_data(true)),
+            format!("data: {frame}\n\n\r\n")
+        );
+        assert_eq!(event.sse_data_len(), format!("data: {frame}\n\n").len());
+    }
+
+    #[test]
+    fn hex_has_no_leading_zeros() {
+        for (value, expected) in [(0, "0"), (9, "9"), (10, "a"), (255, "ff"), (4096, "1000")] {
+            let mut out = Vec::new();
+            push_hex(&mut out, value);
+            assert_eq!(out, expected.as_bytes());
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! The bounded history of one channel: the last `--history` events, oldest first, with
+//! the ids needed to tell a resuming subscriber what it missed.
+//!
+//! Ids have no holes, so an event is found by arithmetic (`id - first_id`), never by
+//! search, and "what comes after cursor c" is a slice of the ring.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use super::Event;
+
+/// Where a subscriber's cursor stands against what a channel retains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Continuity {
+    /// The cursor is beyond the channel's last id (the server lost its memory): send
+    /// `reset` with this last id and continue from there.
+    Ahead { last_id: u64 },
+    /// Events `from..=to` after the cursor are no longer retained: send `gap`.
+    Gap { from: u64, to: u64 },
+    /// Every event after the cursor is retained (or there is none).
+    Whole,
+}
+
+/// The retained events of one channel and its ids.
+#[derive(Debug)]
+pub struct History {
+    /// Retained events, oldest first; ids are consecutive.
+    events: VecDeque<Arc<Event>>,
+    /// Most events retained.
+    capacity: usize,
+    /// Id of the newest event ever (0 when none).
+    last_id: u64,
+    /// Id of the close marker, once the channel is closed.
+    closed_id: Option<u64>,
+}
+
+impl History {
+    /// An empty history that keeps at most `capacity` events (at least one).
+    pub fn new(capacity: usize) -> History {
+        History {
+            events: VecDeque::new(),
+            capacity: capacity.max(1),
+            last_id: 0,
+            closed_id: None,
+        }
+    }
+
+    /// Appends the next event; its id must be `last_id() + 1`. Drops the oldest beyond
+    /// the capacity. Returns false (and keeps nothing) for an out-of-order id.
+    pub fn push(&mut self, event: Arc<Event>) -> bool {
+        if event.id != self.last_id + 1 || self.closed_id.is_some() {
+            return false;
+        }
+        if self.events.len() == self.capacity {
+            self.events.pop_front();
+        }
+        self.last_id = event.id;
+        if event.closed {
+            self.closed_id = Some(event.id);
+        }
+        self.events.push_back(event);
+        true
+    }
+
+    /// Id of the newest event, 0 when there has been none.
+    pub fn last_id(&self) -> u64 {
+        self.last_id
+    }
+
+    /// Id of the oldest retained event; `last_id() + 1` when none is retained.
+    pub fn first_id(&self) -> u64 {
+        self.events.front().map_or(self.last_id + 1, |e| e.id)
+    }
+
+    /// Id of the close marker, if the channel is closed.
+    pub fn closed_id(&self) -> Option<u64> {
+        self.closed_id
+    }
+
+    /// Number of events retained.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Whether nothing is retained.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// Where `cursor` (the last id a subscriber has) stands.
+    pub fn continuity(&self, cursor: u64) -> Continuity {
+        if cursor > self.last_id {
+            Continuity::Ahead {
+                last_id: self.last_id,
+            }
+        } else if cursor + 1 < self.first_id() {
+            Continuity::Gap {
+                from: cursor + 1,
+                to: self.first_id() - 1,
+            }
+        } else {
+            Continuity::Whole
+        }
+    }
+
+    /// The retained events after `cursor`, oldest first.
+    pub fn after(&self, cursor: u64) -> impl Iterator<Item = &Arc<Event>> {
+        let skip = (cursor + 1).saturating_sub(self.first_id()) as usize;
+        self.events.iter().skip(skip)
+    }
+
+    /// The retained event with `id`, if any.
+    pub fn get(&self, id: u64) -> Option<&Arc<Event>> {
+        let index = id.checked_sub(self.first_id())?;
+        self.events.get(usize::try_from(index).ok()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn history_with(capacity: usize, count: u64) -> History {
+        let mut history = History::new(capacity);
+        for id in 1..=count {
+            assert!(history.push(Arc::new(Event::message("c".into(), id, "x"))));
+        }
+        history
+    }
+
+    fn ids(history: &History, cursor: u64) -> Vec<u64> {
+        history.after(cursor).map(|e| e.id).collect()
+    }
+
+    #[test]
+    fn empty_channel() {
+        let history = History::new(10);
+        assert_eq!((history.first_id(), history.last_id()), (1, 0));
+        assert_eq!(history.continuity(0), Continuity::Whole);
+        assert_eq!(history.continuity(3), Continuity::Ahead { last_id: 0 });
+        assert!(ids(&history, 0).is_empty());
+    }
+
+    #[test]
+    fn keeps_the_last_capacity_events() {
+        let history = history_with(3, 5);
+        assert_eq!(
+            (history.first_id(), history.last_id(), history.len()),
+            (3, 5, 3)
+        );
+        assert_eq!(ids(&history, 0), [3, 4, 5]);
+        assert_eq!(ids(&history, 3), [4, 5]);
+        assert_eq!(ids(&history, 5), Vec::<u64>::new());
+        assert_eq!(history.get(4).map(|e| e.id), Some(4));
+        assert!(history.get(2).is_none() && history.get(6).is_none());
+    }
+
+    #[test]
+    fn continuity_table() {
+        let history = history_with(3, 5); // retains 3..=5
+        let table = [
+            (0, Continuity::Gap { from: 1, to: 2 }),
+            (1, Continuity::Gap { from: 2, to: 2 }),
+            (2, Continuity::Whole),
+            (4, Continuity::Whole),
+            (5, Continuity::Whole),
+            (6, Continuity::Ahead { last_id: 5 }),
+        ];
+        for (cursor, expected) in table {
+            assert_eq!(history.continuity(cursor), expected, "cursor {cursor}");
+        }
+    }
+
+    #[test]
+    fn refuses_out_of_order_ids_and_events_after_close() {
+        let mut history = history_with(10, 2);
+        assert!(!history.push(Arc::new(Event::message("c".into(), 4, "x"))));
+        assert!(!history.push(Arc::new(Event::message("c".into(), 2, "x"))));
+        assert!(history.push(Arc::new(Event::close_marker("c".into(), 3))));
+        assert_eq!(history.closed_id(), Some(3));
+        assert!(!history.push(Arc::new(Event::message("c".into(), 4, "x"))));
+        assert_eq!(history.last_id(), 3);
+    }
+}

@@ -1,0 +1,6 @@
+//! Halley, a Comet server. (Tour written once the modules settle.)
+pub mod channel;
+pub mod config;
+pub mod json;
+pub mod timer;
+pub mod units;
