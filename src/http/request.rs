@@ -1,0 +1,305 @@
+//! Request heads: `httparse` finds the request line and headers; this module enforces
+//! the head size limit, rejects what could smuggle a second request past a proxy
+//! (both `Content-Length` and `Transfer-Encoding`, disagreeing lengths, codings we do
+//! not know), and keeps from the headers only what the server uses, as spans into the
+//! caller's buffer, so a parsed head owns no memory.
+
+/// Most headers in one request; more is answered like an oversized head (431).
+pub const MAX_HEADERS: usize = 64;
+
+/// A byte range of the buffer the head was parsed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Span {
+    /// The bytes of this span in `buf` (the buffer the head was parsed from).
+    pub fn of<'b>(&self, buf: &'b [u8]) -> &'b [u8] {
+        &buf[self.start..self.end]
+    }
+
+    fn within(buf: &[u8], part: &[u8]) -> Span {
+        let start = part.as_ptr() as usize - buf.as_ptr() as usize;
+        Span {
+            start,
+            end: start + part.len(),
+        }
+    }
+}
+
+/// The request methods the server tells apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Options,
+    Post,
+    Other,
+}
+
+/// How the request's body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyLength {
+    /// No body.
+    None,
+    /// `Content-Length`.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// What the server keeps of a request head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHead {
+    pub method: Method,
+    /// The request target as sent.
+    pub target: Span,
+    /// HTTP/1.0 (no chunked responses; keep-alive only when asked for).
+    pub http10: bool,
+    /// Whether the connection may carry another request after this one.
+    pub keep_alive: bool,
+    pub body: BodyLength,
+    /// `Expect: 100-continue`.
+    pub expect_continue: bool,
+    pub origin: Option<Span>,
+    pub last_event_id: Option<Span>,
+    pub if_none_match: Option<Span>,
+    /// `Accept` names `text/event-stream`.
+    pub accepts_event_stream: bool,
+    /// Bytes of the head, request line to the blank line.
+    pub len: usize,
+}
+
+/// A head that cannot be served. Each maps to one answer and one counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadError {
+    /// Over the head size limit, or too many headers: 431.
+    TooLarge,
+    /// Not HTTP/1.x syntax: 400.
+    Malformed,
+    /// Both `Content-Length` and `Transfer-Encoding`, or two different lengths: 400.
+    AmbiguousLength,
+    /// A `Content-Length` that is not a number: 400.
+    BadLength,
+    /// A transfer coding other than `chunked`: 501.
+    UnknownCoding,
+    /// HTTP/1.1 without exactly one `Host`: 400.
+    BadHost,
+}
+
+/// The result of looking at the bytes received so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    /// The head is not complete yet (and not over the limit).
+    Partial,
+    /// A complete head.
+    Complete(RequestHead),
+}
+
+/// Parses the head at the start of `buf`, allowing at most `max_head` bytes for it.
+pub fn parse_head(buf: &[u8], max_head: usize) -> Result<Parsed, HeadError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    let len = match request.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => {
+            return if buf.len() > max_head {
+                Err(HeadError::TooLarge)
+            } else {
+                Ok(Parsed::Partial)
+            }
+        }
+        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
+        Err(_) => return Err(HeadError::Malformed),
+    };
+    if len > max_head {
+        return Err(HeadError::TooLarge);
+    }
+    let method = match request.method.unwrap_or("") {
+        "GET" => Method::Get,
+        "HEAD" => Method::Head,
+        "OPTIONS" => Method::Options,
+        "POST" => Method::Post,
+        _ => Method::Other,
+    };
+    let http10 = request.version == Some(0);
+    let target = Span::within(buf, request.path.unwrap_or("").as_bytes());
+
+    let mut head = RequestHead {
+        method,
+        target,
+        http10,
+        keep_alive: !http10,
+        body: BodyLength::None,
+        expect_continue: false,
+        origin: None,
+        last_event_id: None,
+        if_none_match: None,
+        accepts_event_stream: false,
+        len,
+    };
+    let mut content_length: Option<u64> = None;
+    let mut chunked = false;
+    let mut hosts = 0;
+    for header in request.headers.iter() {
+        let value = header.value;
+        let name = header.name;
+        if name.eq_ignore_ascii_case("content-length") {
+            let parsed = parse_length(value).ok_or(HeadError::BadLength)?;
+            if content_length.is_some_and(|known| known != parsed) {
+                return Err(HeadError::AmbiguousLength);
+            }
+            content_length = Some(parsed);
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            if chunked || !trim(value).eq_ignore_ascii_case(b"chunked") {
+                return Err(HeadError::UnknownCoding);
+            }
+            chunked = true;
+        } else if name.eq_ignore_ascii_case("connection") {
+            for token in value.split(|&b| b == b',') {
+                let token = trim(token);
+                if token.eq_ignore_ascii_case(b"close") {
+                    head.keep_alive = false;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") && http10 {
+                    head.keep_alive = true;
+                }
+            }
+        } else if name.eq_ignore_ascii_case("host") {
+            hosts += 1;
+        } else if name.eq_ignore_ascii_case("origin") {
+            head.origin = Some(Span::within(buf, trim(value)));
+        } else if name.eq_ignore_ascii_case("last-event-id") {
+            head.last_event_id = Some(Span::within(buf, trim(value)));
+        } else if name.eq_ignore_ascii_case("if-none-match") {
+            head.if_none_match = Some(Span::within(buf, trim(value)));
+        } else if name.eq_ignore_ascii_case("accept") {
+            head.accepts_event_stream |= contains_ignore_case(value, b"text/event-stream");
+        } else if name.eq_ignore_ascii_case("expect") {
+            head.expect_continue = trim(value).eq_ignore_ascii_case(b"100-continue");
+        }
+    }
+    if (!http10 && hosts != 1) || hosts > 1 {
+        return Err(HeadError::BadHost);
+    }
+    head.body = match (content_length, chunked) {
+        (Some(_), true) => return Err(HeadError::AmbiguousLength),
+        (_, true) if http10 => return Err(HeadError::UnknownCoding),
+        (_, true) => BodyLength::Chunked,
+        (Some(0) | None, false) => BodyLength::None,
+        (Some(n), false) => BodyLength::Length(n),
+    };
+    Ok(Parsed::Complete(head))
+}
+
+/// `Content-Length`: one or more digits and nothing else (no sign, no list).
+fn parse_length(value: &[u8]) -> Option<u64> {
+    let value = trim(value);
+    if value.is_empty() || value.len() > 18 || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
+fn trim(value: &[u8]) -> &[u8] {
+    let start = value
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(value.len());
+    let end = value
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |i| i + 1);
+    &value[start..end]
+}
+
+fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Parsed, HeadError> {
+        parse_head(text.as_bytes(), 8192)
+    }
+
+    fn complete(text: &str) -> RequestHead {
+        match parse(text) {
+            Ok(Parsed::Complete(head)) => head,
+            other => panic!("{text:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_plain_get() {
+        let text = "GET /sub/live?t=sse HTTP/1.1\r\nHost: x\r\nOrigin: http://a.example\r\n\r\n";
+        let head = complete(text);
+        assert_eq!(head.method, Method::Get);
+        assert_eq!(head.target.of(text.as_bytes()), b"/sub/live?t=sse");
+        assert_eq!(
+            head.origin.unwrap().of(text.as_bytes()),
+            b"http://a.example"
+        );
+        assert!(head.keep_alive && !head.http10);
+        assert_eq!((head.body, head.len), (BodyLength::None, text.len()));
+    }
+
+    #[test]
+    fn partial_heads_wait_until_the_limit() {
+        assert_eq!(parse("GET / HTTP/1.1\r\nHost: x\r\n"), Ok(Parsed::Partial));
+        let long = format!("GET /{} HTTP/1.1\r\n", "a".repeat(9000));
+        assert_eq!(parse(&long), Err(HeadError::TooLarge));
+        let many = format!("GET / HTTP/1.1\r\n{}\r\n", "A: b\r\n".repeat(70));
+        assert_eq!(parse(&many), Err(HeadError::TooLarge));
+    }
+
+    #[test]
+    fn error_table() {
+        let table = [
+            ("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", HeadError::AmbiguousLength),
+            ("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", HeadError::AmbiguousLength),
+            ("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\n", HeadError::BadLength),
+            ("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\n", HeadError::BadLength),
+            ("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", HeadError::BadLength),
+            ("GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", HeadError::UnknownCoding),
+            ("GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n", HeadError::UnknownCoding),
+            ("GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", HeadError::UnknownCoding),
+            ("GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", HeadError::UnknownCoding),
+            ("GET / HTTP/1.1\r\n\r\n", HeadError::BadHost),
+            ("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", HeadError::BadHost),
+            ("GET / HTTP/2.0\r\nHost: x\r\n\r\n", HeadError::Malformed),
+            ("GET /\r\n\r\n", HeadError::Malformed),
+            ("GET / HTTP/1.1\r\nHost : x\r\n\r\n", HeadError::Malformed),
+            ("GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", HeadError::Malformed),
+            ("G\0T / HTTP/1.1\r\n\r\n", HeadError::Malformed),
+        ];
+        for (text, expected) in table {
+            assert_eq!(parse(text), Err(expected), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn bodies_and_connection_handling() {
+        let head = complete("POST /pub/a HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\nContent-Length: 12\r\nExpect: 100-continue\r\n\r\n");
+        assert_eq!(
+            (head.method, head.body, head.expect_continue),
+            (Method::Post, BodyLength::Length(12), true)
+        );
+        let head =
+            complete("POST /pub/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n");
+        assert_eq!(head.body, BodyLength::Chunked);
+        let head = complete("GET / HTTP/1.0\r\n\r\n");
+        assert!(head.http10 && !head.keep_alive);
+        let head = complete("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n");
+        assert!(head.keep_alive);
+        let head = complete("GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, close\r\n\r\n");
+        assert!(!head.keep_alive);
+        let head = complete("GET / HTTP/1.1\r\nHost: x\r\nAccept: text/html, Text/Event-Stream\r\nLast-Event-ID: 4,0\r\nIf-None-Match: \"4,0\"\r\n\r\n");
+        assert!(head.accepts_event_stream);
+    }
+}
