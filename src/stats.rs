@@ -1,0 +1,215 @@
+//! Counters, and their rendering as `/stats` (JSON) and `/metrics` (Prometheus text).
+//!
+//! Each event loop owns one `LoopStats` and is its only writer; the admin thread reads
+//! them. They are relaxed atomics on a cache line of their own: no lock, no contention
+//! on the delivery path, and a reader sees each counter whole (not a consistent
+//! snapshot of all of them, which nothing here needs).
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+/// Whether a counter only grows or goes up and down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+}
+
+macro_rules! counters {
+    ($(#[$meta:meta])* $name:ident { $($field:ident: $kind:ident, $help:literal;)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Default)]
+        pub struct $name {
+            $(#[doc = $help] pub $field: AtomicU64,)*
+        }
+
+        impl $name {
+            /// Every counter: name, kind, help text.
+            pub const FIELDS: &'static [(&'static str, Kind, &'static str)] =
+                &[$((stringify!($field), Kind::$kind, $help),)*];
+
+            /// Current values, in the order of `FIELDS`.
+            pub fn values(&self) -> Vec<u64> {
+                vec![$(self.$field.load(Ordering::Relaxed),)*]
+            }
+        }
+    };
+}
+
+counters! {
+    /// One subscriber loop's counters.
+    #[repr(align(128))]
+    LoopStats {
+        connections: Gauge, "Connections open now on the subscriber port.";
+        subscribers: Gauge, "Subscriptions waiting now (held long-polls and open streams).";
+        connections_accepted: Counter, "Connections accepted.";
+        requests: Counter, "Requests read.";
+        events_delivered: Counter, "Event frames written to subscribers.";
+        bad_requests: Counter, "Requests refused with 400: bad syntax, target, channel, cursor or callback.";
+        heads_too_large: Counter, "Request heads over --max-head, answered 431.";
+        ambiguous_lengths: Counter, "Requests with both Content-Length and Transfer-Encoding or a bad length, answered 400.";
+        unknown_codings: Counter, "Requests with a transfer coding other than chunked, answered 501.";
+        methods_not_allowed: Counter, "Requests with a body or a method other than GET, HEAD, OPTIONS, answered 405.";
+        too_many_channels: Counter, "Subscriptions over --max-channels, answered 400.";
+        not_found: Counter, "Requests for unknown paths, answered 404.";
+        header_timeouts: Counter, "Connections closed because a head was not complete within --header-timeout.";
+        keepalive_timeouts: Counter, "Idle keep-alive connections closed after --keepalive-timeout.";
+        slow_clients_dropped: Counter, "Subscribers dropped because their pending output passed --max-pending.";
+        write_timeouts: Counter, "Subscribers dropped because their output made no progress for --write-timeout.";
+        conns_refused: Counter, "Connections refused with 503 at --max-conns.";
+        fd_refusals: Counter, "Connections refused because the process ran out of file descriptors.";
+    }
+}
+
+counters! {
+    /// The admin port's counters.
+    #[repr(align(128))]
+    AdminStats {
+        events_published: Counter, "Events stored and sent to the loops (messages and close markers).";
+        channels: Gauge, "Channels known.";
+        connections: Gauge, "Connections open now on the admin port.";
+        requests: Counter, "Requests read on the admin port.";
+        bad_requests: Counter, "Admin requests refused with 400 (bad name, body not UTF-8, bad syntax).";
+        messages_too_large: Counter, "Publishes over --max-message, answered 413.";
+        publishes_to_closed: Counter, "Publishes to a closed channel, answered 409.";
+        heads_too_large: Counter, "Admin request heads over --max-head, answered 431.";
+        header_timeouts: Counter, "Admin connections closed because a request was not complete in time.";
+        conns_refused: Counter, "Admin connections refused at --admin-max-conns.";
+    }
+}
+
+/// Every counter of the server.
+#[derive(Debug)]
+pub struct Stats {
+    /// One per subscriber loop, indexed by loop number.
+    pub loops: Vec<LoopStats>,
+    pub admin: AdminStats,
+    /// Subscriber-port connections open over all loops, for `--max-conns`.
+    pub open_connections: AtomicUsize,
+}
+
+impl Stats {
+    /// Zeroed counters for `loops` loops.
+    pub fn new(loops: usize) -> Stats {
+        Stats {
+            loops: (0..loops).map(|_| LoopStats::default()).collect(),
+            admin: AdminStats::default(),
+            open_connections: AtomicUsize::new(0),
+        }
+    }
+
+    /// Sum of each loop counter over all loops.
+    pub fn loop_totals(&self) -> Vec<u64> {
+        let mut totals = vec![0u64; LoopStats::FIELDS.len()];
+        for stats in &self.loops {
+            for (total, value) in totals.iter_mut().zip(stats.values()) {
+                *total += value;
+            }
+        }
+        totals
+    }
+
+    /// The `/stats` document: loop totals and the admin's counters at the top level,
+    /// then each loop's own.
+    pub fn to_json(&self) -> String {
+        let mut out = String::from("{");
+        push_fields(&mut out, LoopStats::FIELDS, &self.loop_totals());
+        out.push(',');
+        push_fields(&mut out, AdminStats::FIELDS, &self.admin.values());
+        out.push_str(",\"loops\":[");
+        for (i, stats) in self.loops.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push('{');
+            push_fields(&mut out, LoopStats::FIELDS, &stats.values());
+            out.push('}');
+        }
+        out.push_str("]}");
+        out
+    }
+
+    /// The `/metrics` page, Prometheus text format 0.0.4: loop series labelled by
+    /// `loop`, admin series unlabelled, all prefixed `halley_`.
+    pub fn to_prometheus(&self) -> String {
+        let mut out = String::new();
+        let per_loop: Vec<Vec<u64>> = self.loops.iter().map(LoopStats::values).collect();
+        for (i, (name, kind, help)) in LoopStats::FIELDS.iter().enumerate() {
+            let (metric, kind) = metric_name(name, *kind);
+            let _ = writeln!(out, "# HELP {metric} {help}\n# TYPE {metric} {kind}");
+            for (number, values) in per_loop.iter().enumerate() {
+                let _ = writeln!(out, "{metric}{{loop=\"{number}\"}} {}", values[i]);
+            }
+        }
+        let admin_values = self.admin.values();
+        for (i, (name, kind, help)) in AdminStats::FIELDS.iter().enumerate() {
+            let (metric, kind) = metric_name(&format!("admin_{name}"), *kind);
+            let _ = writeln!(
+                out,
+                "# HELP {metric} {help}\n# TYPE {metric} {kind}\n{metric} {}",
+                admin_values[i]
+            );
+        }
+        out
+    }
+}
+
+fn metric_name(name: &str, kind: Kind) -> (String, &'static str) {
+    match kind {
+        Kind::Counter => (format!("halley_{name}_total"), "counter"),
+        Kind::Gauge => (format!("halley_{name}"), "gauge"),
+    }
+}
+
+fn push_fields(out: &mut String, fields: &[(&str, Kind, &str)], values: &[u64]) {
+    for (i, ((name, _, _), value)) in fields.iter().zip(values).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "\"{name}\":{value}");
+    }
+}
+
+/// Adds one to a counter (relaxed: counters order nothing).
+pub fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Adds `n` to a counter.
+pub fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+/// Takes one from a gauge.
+pub fn drop_one(gauge: &AtomicU64) {
+    gauge.fetch_sub(1, Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_has_totals_and_each_loop() {
+        let stats = Stats::new(2);
+        bump(&stats.loops[0].slow_clients_dropped);
+        add(&stats.loops[1].slow_clients_dropped, 2);
+        bump(&stats.admin.events_published);
+        let json: serde_json::Value = serde_json::from_str(&stats.to_json()).unwrap();
+        assert_eq!(json["slow_clients_dropped"], 3);
+        assert_eq!(json["events_published"], 1);
+        assert_eq!(json["loops"][1]["slow_clients_dropped"], 2);
+        assert_eq!(json["loops"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn prometheus_text_labels_loops() {
+        let stats = Stats::new(2);
+        bump(&stats.loops[1].header_timeouts);
+        let text = stats.to_prometheus();
+        assert!(text.contains("# TYPE halley_header_timeouts_total counter\n"));
+        assert!(text.contains("halley_header_timeouts_total{loop=\"1\"} 1\n"));
+        assert!(text.contains("# TYPE halley_connections gauge\n"));
+        assert!(text.contains("halley_admin_events_published_total 0\n"));
+    }
+}

@@ -1,0 +1,300 @@
+//! One subscription on its connection: a cursor per channel, and the catch-up that
+//! every transport shares. `next_frame` walks the loop's history replica from the
+//! cursors and yields, one at a time, the `reset`, `gap` and event frames the
+//! subscriber is owed, advancing the cursor as it goes, so a transport sends exactly
+//! what PROTOCOL.md says and nothing twice.
+
+use std::sync::Arc;
+
+use crate::channel::history::Continuity;
+use crate::channel::index::ChannelKey;
+use crate::channel::{ChannelIndex, Event};
+
+use super::request::{Since, Transport};
+
+/// Registration value for a channel that is not in the index's waiting list.
+pub const NOT_WAITING: usize = usize::MAX;
+
+/// One channel of a subscription.
+#[derive(Debug, Clone)]
+pub struct SubChannel {
+    /// The channel in the loop's index.
+    pub key: ChannelKey,
+    /// Its registration in the index's waiting list (`NOT_WAITING` when none).
+    pub registration: usize,
+    /// The last id delivered (queued) on this connection.
+    pub cursor: u64,
+    /// The close marker has been delivered (or the cursor was already past it).
+    pub done: bool,
+}
+
+/// A frame owed to the subscriber.
+#[derive(Debug, Clone)]
+pub enum Frame {
+    /// A published event (message or close marker), shared.
+    Event(Arc<Event>),
+    /// Events `from..=to` of channel `channel` (an index into the subscription's
+    /// channels) are no longer retained.
+    Gap { channel: usize, from: u64, to: u64 },
+    /// The cursor of channel `channel` was ahead; the channel's last id is `last_id`.
+    Reset { channel: usize, last_id: u64 },
+    /// Nothing happened for a while (streams only).
+    Heartbeat,
+}
+
+/// The state of one subscription.
+#[derive(Debug)]
+pub struct Subscription {
+    pub transport: Transport,
+    pub channels: Vec<SubChannel>,
+    /// `callback=`, validated.
+    pub callback: Option<Box<str>>,
+    /// Milliseconds (loop time) when it started.
+    pub opened_ms: u64,
+    /// Milliseconds when a frame was last written (heartbeats count).
+    pub last_write_ms: u64,
+    /// Bytes of frames written so far (for `--stream-max-bytes`).
+    pub bytes_sent: u64,
+    /// Whether it is waiting in the index (held poll or open stream).
+    pub waiting: bool,
+}
+
+impl Subscription {
+    /// Resolves the cursors of `channels` (already in the index) as PROTOCOL.md says:
+    /// without `since`, each starts at its channel's last id; `0` means "everything
+    /// retained" and never produces a gap; a cursor at or past a close marker marks the
+    /// channel done.
+    pub fn new(
+        transport: Transport,
+        keys: &[ChannelKey],
+        since: &Since,
+        callback: Option<Box<str>>,
+        index: &ChannelIndex,
+        now_ms: u64,
+    ) -> Subscription {
+        let channels = keys
+            .iter()
+            .enumerate()
+            .map(|(i, &key)| {
+                let history = &index.get(key).history;
+                let mut cursor = match since {
+                    Since::New => history.last_id(),
+                    Since::Ids(ids) if ids[i] == 0 => history.first_id() - 1,
+                    Since::Ids(ids) => ids[i],
+                };
+                let done = history.closed_id().is_some_and(|closed| cursor >= closed);
+                if done {
+                    cursor = history.last_id();
+                }
+                SubChannel {
+                    key,
+                    registration: NOT_WAITING,
+                    cursor,
+                    done,
+                }
+            })
+            .collect();
+        Subscription {
+            transport,
+            channels,
+            callback,
+            opened_ms: now_ms,
+            last_write_ms: now_ms,
+            bytes_sent: 0,
+            waiting: false,
+        }
+    }
+
+    /// Whether every channel is closed and delivered: the subscription is over.
+    pub fn all_done(&self) -> bool {
+        self.channels.iter().all(|c| c.done)
+    }
+
+    /// Whether more than one channel is multiplexed (SSE ids are then cursor lists).
+    pub fn is_multiplexed(&self) -> bool {
+        self.channels.len() > 1
+    }
+
+    /// The next frame owed from history, advancing that channel's cursor; `None` when
+    /// the subscriber is caught up on every channel.
+    pub fn next_frame(&mut self, index: &ChannelIndex) -> Option<Frame> {
+        for (i, channel) in self.channels.iter_mut().enumerate() {
+            if channel.done {
+                continue;
+            }
+            let history = &index.get(channel.key).history;
+            match history.continuity(channel.cursor) {
+                Continuity::Ahead { last_id } => {
+                    channel.cursor = last_id;
+                    return Some(Frame::Reset {
+                        channel: i,
+                        last_id,
+                    });
+                }
+                Continuity::Gap { from, to } => {
+                    channel.cursor = to;
+                    return Some(Frame::Gap {
+                        channel: i,
+                        from,
+                        to,
+                    });
+                }
+                Continuity::Whole => {
+                    if let Some(event) = history.after(channel.cursor).next() {
+                        channel.cursor = event.id;
+                        channel.done = event.closed;
+                        return Some(Frame::Event(event.clone()));
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Whether any channel has something after its cursor (cheap check, no frame built).
+    pub fn is_behind(&self, index: &ChannelIndex) -> bool {
+        self.channels
+            .iter()
+            .any(|c| !c.done && index.get(c.key).history.last_id() != c.cursor)
+    }
+
+    /// The position of channel `key` in this subscription.
+    pub fn position_of(&self, key: ChannelKey) -> Option<usize> {
+        self.channels.iter().position(|c| c.key == key)
+    }
+
+    /// Appends the cursor, the comma list of each channel's last delivered id.
+    pub fn push_cursor(&self, out: &mut Vec<u8>) {
+        for (i, channel) in self.channels.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            crate::http::response::push_decimal(out, channel.cursor);
+        }
+    }
+}
+
+/// Appends the JSON of a frame that is not an event (gap, reset, heartbeat).
+pub fn push_control_json(
+    frame: &Frame,
+    sub: &Subscription,
+    index: &ChannelIndex,
+    out: &mut Vec<u8>,
+) {
+    use crate::http::response::push_decimal;
+    let name = |channel: usize| &*index.get(sub.channels[channel].key).name;
+    match frame {
+        Frame::Gap { channel, from, to } => {
+            out.extend_from_slice(b"{\"ch\":\"");
+            out.extend_from_slice(name(*channel).as_bytes());
+            out.extend_from_slice(b"\",\"gap\":[");
+            push_decimal(out, *from);
+            out.push(b',');
+            push_decimal(out, *to);
+            out.extend_from_slice(b"]}");
+        }
+        Frame::Reset { channel, last_id } => {
+            out.extend_from_slice(b"{\"ch\":\"");
+            out.extend_from_slice(name(*channel).as_bytes());
+            out.extend_from_slice(b"\",\"reset\":");
+            push_decimal(out, *last_id);
+            out.push(b'}');
+        }
+        Frame::Heartbeat => out.extend_from_slice(b"{\"hb\":1}"),
+        Frame::Event(event) => out.extend_from_slice(&event.json),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index_with(history: usize, events: &[(&str, u64)], closed: &[(&str, u64)]) -> ChannelIndex {
+        let mut index = ChannelIndex::new(history);
+        for &(name, count) in events {
+            for id in 1..=count {
+                index.append(Arc::new(Event::message(name.into(), id, "x")));
+            }
+        }
+        for &(name, id) in closed {
+            index.append(Arc::new(Event::close_marker(name.into(), id)));
+        }
+        index
+    }
+
+    fn drain(sub: &mut Subscription, index: &ChannelIndex) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Some(frame) = sub.next_frame(index) {
+            let mut json = Vec::new();
+            push_control_json(&frame, sub, index, &mut json);
+            out.push(String::from_utf8(json).unwrap());
+        }
+        out
+    }
+
+    fn subscribe(index: &mut ChannelIndex, names: &[&str], since: Since) -> Subscription {
+        let keys: Vec<_> = names.iter().map(|n| index.get_or_create(n)).collect();
+        Subscription::new(Transport::Stream, &keys, &since, None, index, 0)
+    }
+
+    #[test]
+    fn without_since_only_new_events() {
+        let mut index = index_with(10, &[("a", 3)], &[]);
+        let mut sub = subscribe(&mut index, &["a"], Since::New);
+        assert!(drain(&mut sub, &index).is_empty());
+        let mut cursor = Vec::new();
+        sub.push_cursor(&mut cursor);
+        assert_eq!(cursor, b"3");
+    }
+
+    #[test]
+    fn since_zero_is_everything_retained_without_a_gap() {
+        let mut index = index_with(2, &[("a", 5)], &[]);
+        let mut sub = subscribe(&mut index, &["a"], Since::Ids(vec![0]));
+        assert_eq!(
+            drain(&mut sub, &index),
+            [
+                r#"{"ch":"a","id":4,"data":"x"}"#,
+                r#"{"ch":"a","id":5,"data":"x"}"#
+            ]
+        );
+    }
+
+    #[test]
+    fn an_old_cursor_gets_a_gap_then_the_rest() {
+        let mut index = index_with(2, &[("a", 5)], &[]);
+        let mut sub = subscribe(&mut index, &["a"], Since::Ids(vec![1]));
+        let frames = drain(&mut sub, &index);
+        assert_eq!(frames[0], r#"{"ch":"a","gap":[2,3]}"#);
+        assert_eq!(frames.len(), 3);
+    }
+
+    #[test]
+    fn a_cursor_ahead_gets_a_reset() {
+        let mut index = index_with(10, &[("a", 2)], &[]);
+        let mut sub = subscribe(&mut index, &["a", "b"], Since::Ids(vec![9, 4]));
+        assert_eq!(
+            drain(&mut sub, &index),
+            [r#"{"ch":"a","reset":2}"#, r#"{"ch":"b","reset":0}"#]
+        );
+        let mut cursor = Vec::new();
+        sub.push_cursor(&mut cursor);
+        assert_eq!(cursor, b"2,0");
+    }
+
+    #[test]
+    fn closed_channels_are_done_at_or_past_the_marker() {
+        let mut index = index_with(10, &[("a", 2), ("b", 1)], &[("a", 3)]);
+        let at = subscribe(&mut index, &["a"], Since::Ids(vec![3]));
+        assert!(at.all_done());
+        let past = subscribe(&mut index, &["a"], Since::Ids(vec![7]));
+        assert!(past.all_done());
+        let mut before = subscribe(&mut index, &["a", "b"], Since::Ids(vec![2, 1]));
+        assert!(!before.all_done());
+        assert_eq!(
+            drain(&mut before, &index),
+            [r#"{"ch":"a","id":3,"closed":true}"#]
+        );
+        assert!(before.channels[0].done && !before.all_done());
+    }
+}
