@@ -109,14 +109,19 @@ impl Stats {
         totals
     }
 
-    /// The `/stats` document: loop totals and the admin's counters at the top level,
-    /// then each loop's own.
+    /// The `/stats` document: the loop counters summed over all loops and
+    /// `events_published` at the top level, then `admin` (the admin port's own
+    /// counters) and `loops` (each loop's counters).
     pub fn to_json(&self) -> String {
         let mut out = String::from("{");
         push_fields(&mut out, LoopStats::FIELDS, &self.loop_totals());
-        out.push(',');
+        let _ = write!(
+            out,
+            ",\"events_published\":{},\"admin\":{{",
+            self.admin.events_published.load(Ordering::Relaxed)
+        );
         push_fields(&mut out, AdminStats::FIELDS, &self.admin.values());
-        out.push_str(",\"loops\":[");
+        out.push_str("},\"loops\":[");
         for (i, stats) in self.loops.iter().enumerate() {
             if i > 0 {
                 out.push(',');
@@ -198,6 +203,7 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&stats.to_json()).unwrap();
         assert_eq!(json["slow_clients_dropped"], 3);
         assert_eq!(json["events_published"], 1);
+        assert_eq!(json["admin"]["events_published"], 1);
         assert_eq!(json["loops"][1]["slow_clients_dropped"], 2);
         assert_eq!(json["loops"].as_array().unwrap().len(), 2);
     }

@@ -1,0 +1,442 @@
+//! The admin port: publishing, closing, channel info, `/stats`, `/metrics`,
+//! `/healthz`. Served by its own thread with its own `mio::Poll` and listener, never
+//! by a subscriber loop, so a publisher gets in however loaded the subscriber port is.
+//!
+//! `store.rs` gives each event its id and knows which channels are closed;
+//! `routes.rs` answers requests; this file is the loop and its connections.
+
+mod routes;
+mod store;
+
+pub use store::{ChannelInfo, PublishError, Store};
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+use log::{info, warn};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
+
+use crate::bus::Bus;
+use crate::config::Config;
+use crate::http::chunked::{self, Chunked, ChunkedError};
+use crate::http::date::DateCache;
+use crate::http::{
+    parse_head, BodyLength, HeadError, Parsed, Piece, RequestHead, Status, WriteQueue,
+};
+use crate::net::{self, ReadOutcome};
+use crate::stats::{bump, drop_one, Stats};
+use crate::timer::{TimerKey, TimerWheel};
+
+/// Token of the admin listener.
+const LISTENER: Token = Token(usize::MAX - 1);
+/// Token of the admin waker (shutdown).
+pub const WAKER: Token = Token(usize::MAX - 2);
+
+/// The answer to an admin connection over `--admin-max-conns`.
+const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
+/// What the admin loop can be told (besides socket events).
+#[derive(Debug)]
+pub enum AdminMessage {
+    Shutdown,
+}
+
+/// An admin-port connection.
+struct AdminConn {
+    socket: TcpStream,
+    input: Vec<u8>,
+    out: WriteQueue,
+    /// When the current wait began (idle, head or body), ms.
+    since_ms: u64,
+    /// Waiting for the first byte of a request (keep-alive timeout), else for the rest.
+    idle: bool,
+    /// `100 Continue` already sent for the current request.
+    continued: bool,
+    closing: bool,
+    read_closed: bool,
+    timer: Option<TimerKey>,
+    /// When output last made progress, ms.
+    last_write_ms: u64,
+}
+
+/// The admin loop, ready to run on its own thread.
+pub struct Admin {
+    poll: Poll,
+    listener: TcpListener,
+    inbox: Receiver<AdminMessage>,
+    conns: Slab<AdminConn>,
+    timers: TimerWheel,
+    config: Arc<Config>,
+    stats: Arc<Stats>,
+    bus: Bus,
+    store: Store,
+    date: DateCache,
+    start: Instant,
+    now_ms: u64,
+    scratch: Vec<u8>,
+}
+
+impl Admin {
+    pub fn new(
+        poll: Poll,
+        mut listener: TcpListener,
+        inbox: Receiver<AdminMessage>,
+        config: Arc<Config>,
+        stats: Arc<Stats>,
+        bus: Bus,
+    ) -> std::io::Result<Admin> {
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        Ok(Admin {
+            poll,
+            listener,
+            inbox,
+            conns: Slab::new(),
+            timers: TimerWheel::new(),
+            store: Store::new(config.history),
+            config,
+            stats,
+            bus,
+            date: DateCache::new(),
+            start: Instant::now(),
+            now_ms: 0,
+            scratch: Vec::with_capacity(1024),
+        })
+    }
+
+    /// Runs until told to shut down.
+    pub fn run(mut self) {
+        info!("admin: started");
+        let mut events = Events::with_capacity(256);
+        let mut expired = Vec::new();
+        loop {
+            let timeout = self.timers.next_deadline().map(|d| {
+                Duration::from_millis(d.saturating_sub(self.start.elapsed().as_millis() as u64))
+            });
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                log::error!("admin: poll failed: {e}");
+                break;
+            }
+            self.now_ms = self.start.elapsed().as_millis() as u64;
+            self.date.refresh();
+            if self.inbox.try_recv().is_ok() {
+                break;
+            }
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(),
+                    WAKER => {}
+                    Token(key) => self.drive(key),
+                }
+            }
+            self.timers.expire(self.now_ms, &mut expired);
+            for key in expired.drain(..) {
+                if let Some(conn) = self.conns.get_mut(key) {
+                    conn.timer = None;
+                    self.on_timer(key);
+                }
+            }
+        }
+        info!("admin: stopped");
+    }
+
+    fn accept(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((mut socket, _)) => {
+                    if self.conns.len() >= self.config.admin_max_conns {
+                        bump(&self.stats.admin.conns_refused);
+                        net::refuse(socket, REFUSAL);
+                        continue;
+                    }
+                    let _ = socket.set_nodelay(true);
+                    let entry = self.conns.vacant_entry();
+                    let key = entry.key();
+                    if self
+                        .poll
+                        .registry()
+                        .register(
+                            &mut socket,
+                            Token(key),
+                            Interest::READABLE | Interest::WRITABLE,
+                        )
+                        .is_err()
+                    {
+                        continue;
+                    }
+                    entry.insert(AdminConn {
+                        socket,
+                        input: Vec::new(),
+                        out: WriteQueue::default(),
+                        since_ms: self.now_ms,
+                        idle: false,
+                        continued: false,
+                        closing: false,
+                        read_closed: false,
+                        timer: None,
+                        last_write_ms: self.now_ms,
+                    });
+                    bump(&self.stats.admin.connections);
+                    self.schedule(key);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) if net::is_fd_exhaustion(&e) => {
+                    warn!("admin: out of file descriptors");
+                    return;
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Largest input kept: a head and the largest body (chunked framing included).
+    fn input_limit(&self) -> usize {
+        self.config.max_head + self.config.max_message * 2 + 4096
+    }
+
+    fn drive(&mut self, key: usize) {
+        let limit = self.input_limit();
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if !conn.read_closed && !conn.closing {
+            match net::read_into(&mut conn.socket, &mut conn.input, limit) {
+                Ok(ReadOutcome::Closed(_)) => conn.read_closed = true,
+                Ok(_) => {}
+                Err(_) => return self.close(key),
+            }
+        }
+        while !self.conns[key].closing && self.answer_one(key) {}
+        let conn = &mut self.conns[key];
+        match conn.out.flush(&mut conn.socket) {
+            Ok(n) if n > 0 => conn.last_write_ms = self.now_ms,
+            Ok(_) => {}
+            Err(_) => return self.close(key),
+        }
+        if conn.out.is_empty() && (conn.closing || (conn.read_closed && conn.input.is_empty())) {
+            return self.close(key);
+        }
+        if conn.read_closed && !conn.closing && conn.out.is_empty() {
+            // The peer stopped sending in the middle of a request.
+            return self.close(key);
+        }
+        self.schedule(key);
+    }
+
+    /// Answers the request at the start of the input if it is complete. Returns whether
+    /// one was answered (so the next may be looked at).
+    fn answer_one(&mut self, key: usize) -> bool {
+        let conn = &mut self.conns[key];
+        if conn.input.is_empty() {
+            return false;
+        }
+        let head = match parse_head(&conn.input, self.config.max_head) {
+            Ok(Parsed::Partial) => {
+                if conn.idle {
+                    conn.idle = false;
+                    conn.since_ms = self.now_ms;
+                }
+                return false;
+            }
+            Ok(Parsed::Complete(head)) => head,
+            Err(error) => {
+                let (status, message): (Status, &[u8]) = match error {
+                    HeadError::TooLarge => {
+                        bump(&self.stats.admin.heads_too_large);
+                        (Status::HeadersTooLarge, b"request head too large\n")
+                    }
+                    HeadError::UnknownCoding => {
+                        bump(&self.stats.admin.bad_requests);
+                        (Status::NotImplemented, b"unsupported transfer coding\n")
+                    }
+                    _ => {
+                        bump(&self.stats.admin.bad_requests);
+                        (Status::BadRequest, b"malformed request\n")
+                    }
+                };
+                self.reply(key, status, b"text/plain; charset=utf-8", message, false);
+                return false;
+            }
+        };
+        if conn.idle {
+            conn.idle = false;
+            conn.since_ms = self.now_ms;
+        }
+        let Some((body, consumed)) = self.take_body(key, &head) else {
+            return false;
+        };
+        bump(&self.stats.admin.requests);
+        let keep_alive = head.keep_alive;
+        self.route(key, &head, &body, keep_alive);
+        let conn = &mut self.conns[key];
+        conn.input.drain(..consumed.min(conn.input.len()));
+        if conn.input.is_empty() {
+            conn.input = Vec::new();
+        }
+        conn.idle = true;
+        conn.continued = false;
+        conn.since_ms = self.now_ms;
+        true
+    }
+
+    /// The request's body and the bytes of input it took with its head, once it has
+    /// all arrived; answers (413, 400) and returns `None` when it never will.
+    fn take_body(&mut self, key: usize, head: &RequestHead) -> Option<(Vec<u8>, usize)> {
+        let max = self.config.max_message;
+        let conn = &mut self.conns[key];
+        let received = &conn.input[head.len..];
+        let waiting = match head.body {
+            BodyLength::None => return Some((Vec::new(), head.len)),
+            BodyLength::Length(n) if n > max as u64 => {
+                bump(&self.stats.admin.messages_too_large);
+                self.reply(
+                    key,
+                    Status::ContentTooLarge,
+                    b"text/plain; charset=utf-8",
+                    b"body over --max-message\n",
+                    false,
+                );
+                return None;
+            }
+            BodyLength::Length(n) if received.len() as u64 >= n => {
+                let n = n as usize;
+                return Some((received[..n].to_vec(), head.len + n));
+            }
+            BodyLength::Length(_) => true,
+            BodyLength::Chunked => match chunked::decode(received, max) {
+                Ok(Chunked::Complete { body, consumed }) => {
+                    return Some((body, head.len + consumed))
+                }
+                Ok(Chunked::Partial) => true,
+                Err(ChunkedError::TooLarge) => {
+                    bump(&self.stats.admin.messages_too_large);
+                    self.reply(
+                        key,
+                        Status::ContentTooLarge,
+                        b"text/plain; charset=utf-8",
+                        b"body over --max-message\n",
+                        false,
+                    );
+                    return None;
+                }
+                Err(ChunkedError::Malformed) => {
+                    bump(&self.stats.admin.bad_requests);
+                    self.reply(
+                        key,
+                        Status::BadRequest,
+                        b"text/plain; charset=utf-8",
+                        b"malformed chunked body\n",
+                        false,
+                    );
+                    return None;
+                }
+            },
+        };
+        if waiting && head.expect_continue && !conn.continued {
+            conn.continued = true;
+            let _ = conn.out.write_through(
+                &mut conn.socket,
+                &[Piece::Copy(b"HTTP/1.1 100 Continue\r\n\r\n")],
+            );
+        }
+        None
+    }
+
+    /// Writes a whole answer; closes after it unless `keep_alive`.
+    fn reply(
+        &mut self,
+        key: usize,
+        status: Status,
+        content_type: &[u8],
+        body: &[u8],
+        keep_alive: bool,
+    ) {
+        use crate::http::response;
+        let conn = &mut self.conns[key];
+        self.scratch.clear();
+        response::start(&mut self.scratch, status, self.date.get());
+        response::header(&mut self.scratch, b"Content-Type", content_type);
+        response::content_length(&mut self.scratch, body.len());
+        response::header(&mut self.scratch, b"Cache-Control", b"no-store");
+        if !keep_alive {
+            response::header(&mut self.scratch, b"Connection", b"close");
+            conn.closing = true;
+        }
+        response::end(&mut self.scratch);
+        conn.last_write_ms = self.now_ms;
+        if conn
+            .out
+            .write_through(
+                &mut conn.socket,
+                &[Piece::Copy(&self.scratch), Piece::Copy(body)],
+            )
+            .is_err()
+        {
+            conn.closing = true;
+            conn.out.clear();
+        }
+    }
+
+    fn close(&mut self, key: usize) {
+        let Some(mut conn) = self.conns.try_remove(key) else {
+            return;
+        };
+        if let Some(timer) = conn.timer.take() {
+            self.timers.cancel(timer);
+        }
+        let _ = self.poll.registry().deregister(&mut conn.socket);
+        drop_one(&self.stats.admin.connections);
+    }
+
+    /// The connection's next deadline: keep-alive while idle, the header timeout while
+    /// a head arrives, the write timeout while a body arrives or output waits.
+    fn deadline(&self, key: usize) -> u64 {
+        let conn = &self.conns[key];
+        let config = &self.config;
+        let wait = |d: Duration, from: u64| from + d.as_millis() as u64;
+        if !conn.out.is_empty() {
+            wait(config.write_timeout, conn.last_write_ms)
+        } else if conn.idle {
+            wait(config.keepalive_timeout, conn.since_ms)
+        } else if matches!(parse_head(&conn.input, usize::MAX), Ok(Parsed::Complete(_))) {
+            wait(config.write_timeout, conn.since_ms)
+        } else {
+            wait(config.header_timeout, conn.since_ms)
+        }
+    }
+
+    fn schedule(&mut self, key: usize) {
+        let deadline = self.deadline(key);
+        let conn = &mut self.conns[key];
+        if let Some(timer) = conn.timer.take() {
+            self.timers.cancel(timer);
+        }
+        conn.timer = Some(self.timers.insert(deadline, key));
+    }
+
+    fn on_timer(&mut self, key: usize) {
+        if self.now_ms < self.deadline(key) {
+            return self.schedule(key);
+        }
+        let conn = &self.conns[key];
+        if !conn.idle && conn.out.is_empty() && !conn.input.is_empty() {
+            bump(&self.stats.admin.header_timeouts);
+            self.reply(
+                key,
+                Status::RequestTimeout,
+                b"text/plain; charset=utf-8",
+                b"request not complete in time\n",
+                false,
+            );
+            let conn = &mut self.conns[key];
+            let _ = conn.out.flush(&mut conn.socket);
+        }
+        self.close(key);
+    }
+}

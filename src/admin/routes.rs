@@ -1,0 +1,182 @@
+//! The admin port's requests and answers.
+
+use super::Admin;
+use crate::channel::is_valid_name;
+use crate::http::request::RequestHead;
+use crate::http::{target, Method, Status};
+use crate::stats::bump;
+
+/// How long `GET /channels/{name}` waits for the loops to count their subscribers.
+const COUNT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The publisher's console served at `/`.
+const CONSOLE_PAGE: &[u8] = include_bytes!("../pages/console.html");
+
+const JSON: &[u8] = b"application/json";
+const TEXT: &[u8] = b"text/plain; charset=utf-8";
+
+impl Admin {
+    /// Answers one complete request with its body.
+    pub(super) fn route(&mut self, key: usize, head: &RequestHead, body: &[u8], keep_alive: bool) {
+        let raw_target = head.target.of(&self.conns[key].input).to_vec();
+        let Ok((path, _query)) = target::split(&raw_target) else {
+            bump(&self.stats.admin.bad_requests);
+            return self.reply(
+                key,
+                Status::BadRequest,
+                TEXT,
+                b"bad request target\n",
+                keep_alive,
+            );
+        };
+        let method = head.method;
+        let (action, rest) = match path[1..].split_once('/') {
+            Some((action, rest)) => (action, Some(rest)),
+            None => (&path[1..], None),
+        };
+        match (method, action, rest) {
+            (Method::Post, "pub", Some(name)) => self.publish(key, name, body, keep_alive),
+            (Method::Post, "close", Some(name)) => self.close_channel(key, name, keep_alive),
+            (Method::Get | Method::Head, "channels", Some(name)) => {
+                self.channel_info(key, name, keep_alive)
+            }
+            (Method::Get | Method::Head, "stats", None) => {
+                self.stats.admin.channels.store(
+                    self.store.len() as u64,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+                let json = self.stats.to_json();
+                self.reply(key, Status::Ok, JSON, json.as_bytes(), keep_alive)
+            }
+            (Method::Get | Method::Head, "metrics", None) => {
+                self.stats.admin.channels.store(
+                    self.store.len() as u64,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+                let text = self.stats.to_prometheus();
+                self.reply(
+                    key,
+                    Status::Ok,
+                    b"text/plain; version=0.0.4; charset=utf-8",
+                    text.as_bytes(),
+                    keep_alive,
+                )
+            }
+            (Method::Get | Method::Head, "healthz", None) => {
+                self.reply(key, Status::Ok, TEXT, b"ok\n", keep_alive)
+            }
+            (Method::Get | Method::Head, "", None) => self.reply(
+                key,
+                Status::Ok,
+                b"text/html; charset=utf-8",
+                CONSOLE_PAGE,
+                keep_alive,
+            ),
+            (_, "pub" | "close", Some(_))
+            | (_, "channels", Some(_))
+            | (_, "stats" | "metrics" | "healthz" | "", None) => self.reply(
+                key,
+                Status::MethodNotAllowed,
+                TEXT,
+                b"method not allowed here\n",
+                keep_alive,
+            ),
+            _ => self.reply(key, Status::NotFound, TEXT, b"not found\n", keep_alive),
+        }
+    }
+
+    /// The channel name of a path segment, decoded and checked; answers 400 if bad.
+    fn channel_name(&mut self, key: usize, segment: &str, keep_alive: bool) -> Option<String> {
+        let mut name = String::new();
+        if target::decode_into(segment, false, &mut name).is_ok() && is_valid_name(&name) {
+            return Some(name);
+        }
+        bump(&self.stats.admin.bad_requests);
+        self.reply(
+            key,
+            Status::BadRequest,
+            TEXT,
+            b"a channel name is 1 to 128 bytes of A-Z a-z 0-9 _ . : @ -\n",
+            keep_alive,
+        );
+        None
+    }
+
+    fn publish(&mut self, key: usize, segment: &str, body: &[u8], keep_alive: bool) {
+        let Some(name) = self.channel_name(key, segment, keep_alive) else {
+            return;
+        };
+        if body.len() > self.config.max_message {
+            bump(&self.stats.admin.messages_too_large);
+            return self.reply(
+                key,
+                Status::ContentTooLarge,
+                TEXT,
+                b"body over --max-message\n",
+                keep_alive,
+            );
+        }
+        let Ok(data) = std::str::from_utf8(body) else {
+            bump(&self.stats.admin.bad_requests);
+            return self.reply(
+                key,
+                Status::BadRequest,
+                TEXT,
+                b"the body must be UTF-8\n",
+                keep_alive,
+            );
+        };
+        match self.store.publish(&name, data) {
+            Ok(event) => {
+                self.bus.publish(&event);
+                bump(&self.stats.admin.events_published);
+                let answer = format!("{{\"channel\":\"{name}\",\"id\":{}}}\n", event.id);
+                self.reply(key, Status::Created, JSON, answer.as_bytes(), keep_alive)
+            }
+            Err(super::PublishError::Closed) => {
+                bump(&self.stats.admin.publishes_to_closed);
+                self.reply(
+                    key,
+                    Status::Conflict,
+                    TEXT,
+                    b"the channel is closed\n",
+                    keep_alive,
+                )
+            }
+        }
+    }
+
+    fn close_channel(&mut self, key: usize, segment: &str, keep_alive: bool) {
+        let Some(name) = self.channel_name(key, segment, keep_alive) else {
+            return;
+        };
+        let (id, marker) = self.store.close(&name);
+        if let Some(marker) = marker {
+            self.bus.publish(&marker);
+            bump(&self.stats.admin.events_published);
+        }
+        let answer = format!("{{\"channel\":\"{name}\",\"id\":{id}}}\n");
+        self.reply(key, Status::Ok, JSON, answer.as_bytes(), keep_alive)
+    }
+
+    fn channel_info(&mut self, key: usize, segment: &str, keep_alive: bool) {
+        let Some(name) = self.channel_name(key, segment, keep_alive) else {
+            return;
+        };
+        let Some(info) = self.store.info(&name) else {
+            return self.reply(
+                key,
+                Status::NotFound,
+                TEXT,
+                b"no such channel\n",
+                keep_alive,
+            );
+        };
+        let subscribers = self.bus.count_subscribers(&name, COUNT_TIMEOUT);
+        let answer = format!(
+            "{{\"channel\":\"{name}\",\"first_id\":{},\"last_id\":{},\"closed\":{},\"subscribers\":{subscribers}}}\n",
+            info.first_id, info.last_id, info.closed
+        );
+        self.reply(key, Status::Ok, JSON, answer.as_bytes(), keep_alive)
+    }
+}

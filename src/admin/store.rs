@@ -1,0 +1,165 @@
+//! The authority over channel ids: the admin thread gives every event its id here,
+//! knows which channels are closed, and answers what `GET /channels/{name}` reports.
+//! The events themselves live in the loops' history replicas (`channel/index.rs`),
+//! which receive every event in id order from this one thread.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::channel::Event;
+
+/// What the store knows of one channel.
+#[derive(Debug, Clone)]
+struct ChannelMeta {
+    name: Arc<str>,
+    last_id: u64,
+    closed_id: Option<u64>,
+}
+
+/// A channel as `GET /channels/{name}` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelInfo {
+    /// Oldest retained id (`last_id + 1` when nothing is retained).
+    pub first_id: u64,
+    /// Newest id, the close marker included.
+    pub last_id: u64,
+    pub closed: bool,
+}
+
+/// Why a publish was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublishError {
+    /// The channel is closed: 409.
+    Closed,
+}
+
+/// Every channel that has had an event.
+#[derive(Debug)]
+pub struct Store {
+    channels: HashMap<Arc<str>, ChannelMeta>,
+    /// `--history`, to report `first_id`.
+    history: usize,
+}
+
+impl Store {
+    pub fn new(history: usize) -> Store {
+        Store {
+            channels: HashMap::new(),
+            history,
+        }
+    }
+
+    fn entry(&mut self, name: &str) -> &mut ChannelMeta {
+        if !self.channels.contains_key(name) {
+            let name: Arc<str> = Arc::from(name);
+            self.channels.insert(
+                name.clone(),
+                ChannelMeta {
+                    name,
+                    last_id: 0,
+                    closed_id: None,
+                },
+            );
+        }
+        self.channels.get_mut(name).expect("inserted above")
+    }
+
+    /// Gives `data` the next id of `name` and encodes it.
+    pub fn publish(&mut self, name: &str, data: &str) -> Result<Arc<Event>, PublishError> {
+        if self
+            .channels
+            .get(name)
+            .is_some_and(|c| c.closed_id.is_some())
+        {
+            return Err(PublishError::Closed);
+        }
+        let meta = self.entry(name);
+        meta.last_id += 1;
+        Ok(Arc::new(Event::message(
+            meta.name.clone(),
+            meta.last_id,
+            data,
+        )))
+    }
+
+    /// Closes `name`: returns the close marker's id, and the marker itself if this call
+    /// closed it (closing again answers the same id and creates nothing).
+    pub fn close(&mut self, name: &str) -> (u64, Option<Arc<Event>>) {
+        let meta = self.entry(name);
+        if let Some(id) = meta.closed_id {
+            return (id, None);
+        }
+        meta.last_id += 1;
+        meta.closed_id = Some(meta.last_id);
+        (
+            meta.last_id,
+            Some(Arc::new(Event::close_marker(
+                meta.name.clone(),
+                meta.last_id,
+            ))),
+        )
+    }
+
+    /// What is known of `name`, if it ever had an event.
+    pub fn info(&self, name: &str) -> Option<ChannelInfo> {
+        let meta = self.channels.get(name)?;
+        let retained = meta.last_id.min(self.history as u64);
+        Some(ChannelInfo {
+            first_id: meta.last_id - retained + 1,
+            last_id: meta.last_id,
+            closed: meta.closed_id.is_some(),
+        })
+    }
+
+    /// Number of channels known.
+    pub fn len(&self) -> usize {
+        self.channels.len()
+    }
+
+    /// Whether no channel is known.
+    pub fn is_empty(&self) -> bool {
+        self.channels.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_grow_by_one_and_close_is_final() {
+        let mut store = Store::new(2);
+        assert_eq!(store.publish("a", "x").unwrap().id, 1);
+        assert_eq!(store.publish("a", "y").unwrap().id, 2);
+        assert_eq!(store.publish("b", "z").unwrap().id, 1);
+        assert_eq!(store.publish("a", "w").unwrap().id, 3);
+        let (id, marker) = store.close("a");
+        assert_eq!((id, marker.unwrap().closed), (4, true));
+        assert_eq!(store.close("a").0, 4);
+        assert!(store.close("a").1.is_none());
+        assert_eq!(store.publish("a", "late").err(), Some(PublishError::Closed));
+        assert_eq!(
+            store.info("a"),
+            Some(ChannelInfo {
+                first_id: 3,
+                last_id: 4,
+                closed: true
+            })
+        );
+    }
+
+    #[test]
+    fn closing_an_unknown_channel_creates_it_closed() {
+        let mut store = Store::new(10);
+        assert_eq!(store.info("new"), None);
+        assert_eq!(store.close("new").0, 1);
+        assert_eq!(
+            store.info("new"),
+            Some(ChannelInfo {
+                first_id: 1,
+                last_id: 1,
+                closed: true
+            })
+        );
+    }
+}

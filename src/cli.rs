@@ -1,0 +1,143 @@
+//! The command line: every flag, its default and its help, turned into a `Config`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::config::{AllowOrigin, Config};
+use crate::units::{parse_duration, parse_size};
+
+fn duration(text: &str) -> Result<Duration, String> {
+    parse_duration(text).map_err(|e| e.to_string())
+}
+
+fn size(text: &str) -> Result<u64, String> {
+    parse_size(text).map_err(|e| e.to_string())
+}
+
+/// Halley: a Comet server. Browsers subscribe on the subscriber port (long-polling,
+/// polling, XHR streaming, forever frames, server-sent events); publishers post to the
+/// admin port.
+#[derive(Debug, Parser)]
+#[command(name = "halley", version, about, long_about = None)]
+pub struct Args {
+    /// Subscriber port address.
+    #[arg(long, default_value = "0.0.0.0:8080", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// Admin port address (publish, close, stats). Keep it private: it has no authentication.
+    #[arg(long, default_value = "127.0.0.1:8081", value_name = "ADDR")]
+    pub admin_listen: SocketAddr,
+    /// Subscriber event loops, one thread each [default: the number of cores].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Events kept per channel for subscribers that resume with a cursor.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub history: usize,
+    /// Largest published message (bytes, or with KiB/MiB); larger publishes get 413.
+    #[arg(long, default_value = "64KiB", value_parser = size, value_name = "SIZE")]
+    pub max_message: u64,
+    /// Most channels one subscription may multiplex; more get 400.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub max_channels: usize,
+    /// How long a long-poll is held before it is answered with no frames.
+    #[arg(long, default_value = "30s", value_parser = duration, value_name = "DURATION")]
+    pub poll_timeout: Duration,
+    /// Silence after which a stream gets a heartbeat frame.
+    #[arg(long, default_value = "25s", value_parser = duration, value_name = "DURATION")]
+    pub heartbeat: Duration,
+    /// A stream ends itself after this many bytes (the client resumes with its cursor).
+    #[arg(long, default_value = "1MiB", value_parser = size, value_name = "SIZE")]
+    pub stream_max_bytes: u64,
+    /// A stream ends itself after this long (the client resumes with its cursor).
+    #[arg(long, default_value = "300s", value_parser = duration, value_name = "DURATION")]
+    pub stream_max_age: Duration,
+    /// The `retry:` sent first on server-sent event streams: how soon EventSource reconnects.
+    #[arg(long, default_value = "2s", value_parser = duration, value_name = "DURATION")]
+    pub sse_retry: Duration,
+    /// Who may read answers cross-origin: `*`, `none`, or a comma list of origins.
+    #[arg(long, default_value = "*", value_parser = AllowOrigin::parse, value_name = "ORIGINS")]
+    pub allow_origin: AllowOrigin,
+    /// A request head must arrive within this long (408, then close).
+    #[arg(long, default_value = "1s", value_parser = duration, value_name = "DURATION")]
+    pub header_timeout: Duration,
+    /// Largest request head; larger gets 431.
+    #[arg(long, default_value = "8KiB", value_parser = size, value_name = "SIZE")]
+    pub max_head: u64,
+    /// An idle keep-alive connection is closed after this long.
+    #[arg(long, default_value = "5s", value_parser = duration, value_name = "DURATION")]
+    pub keepalive_timeout: Duration,
+    /// A subscriber whose unwritten output passes this is dropped (it resumes with its cursor).
+    #[arg(long, default_value = "256KiB", value_parser = size, value_name = "SIZE")]
+    pub max_pending: u64,
+    /// A subscriber whose output makes no progress for this long is dropped.
+    #[arg(long, default_value = "10s", value_parser = duration, value_name = "DURATION")]
+    pub write_timeout: Duration,
+    /// Most subscriber connections at once; more get 503 [default: from the descriptor limit].
+    #[arg(long, value_name = "N")]
+    pub max_conns: Option<usize>,
+    /// Most admin connections at once; more get 503.
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    pub admin_max_conns: usize,
+    /// Log level: error, warn, info, debug or trace (RUST_LOG, when set, wins).
+    #[arg(long, default_value = "info", value_name = "LEVEL")]
+    pub log_level: String,
+}
+
+impl Args {
+    /// The `Config` these flags describe.
+    pub fn to_config(&self) -> Config {
+        let defaults = Config::default();
+        Config {
+            listen: self.listen,
+            admin_listen: self.admin_listen,
+            threads: self.threads.unwrap_or(defaults.threads),
+            history: self.history,
+            max_message: self.max_message as usize,
+            max_channels: self.max_channels,
+            poll_timeout: self.poll_timeout,
+            heartbeat: self.heartbeat,
+            stream_max_bytes: self.stream_max_bytes,
+            stream_max_age: self.stream_max_age,
+            sse_retry: self.sse_retry,
+            allow_origin: self.allow_origin.clone(),
+            header_timeout: self.header_timeout,
+            max_head: self.max_head as usize,
+            keepalive_timeout: self.keepalive_timeout,
+            max_pending: self.max_pending as usize,
+            write_timeout: self.write_timeout,
+            max_conns: self.max_conns,
+            admin_max_conns: self.admin_max_conns,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_config_defaults() {
+        let args = Args::parse_from(["halley"]);
+        let config = args.to_config();
+        let defaults = Config::default();
+        assert_eq!(config.listen, defaults.listen);
+        assert_eq!(config.max_message, defaults.max_message);
+        assert_eq!(config.poll_timeout, defaults.poll_timeout);
+        assert_eq!(config.stream_max_bytes, defaults.stream_max_bytes);
+        assert_eq!(config.max_pending, defaults.max_pending);
+        assert_eq!(config.max_head, defaults.max_head);
+        assert_eq!(config.allow_origin, defaults.allow_origin);
+    }
+
+    #[test]
+    fn units_are_required_and_checked() {
+        assert!(Args::try_parse_from(["halley", "--poll-timeout", "30"]).is_err());
+        assert!(Args::try_parse_from(["halley", "--max-message", "64KB"]).is_err());
+        let args =
+            Args::try_parse_from(["halley", "--poll-timeout", "500ms", "--max-message", "1MiB"])
+                .unwrap();
+        assert_eq!(args.to_config().poll_timeout, Duration::from_millis(500));
+        assert_eq!(args.to_config().max_message, 1 << 20);
+    }
+}

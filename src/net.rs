@@ -1,0 +1,139 @@
+//! Sockets, apart from any event loop: binding listeners (SO_REUSEPORT, one per loop),
+//! raising the file-descriptor limit, reading into a bounded buffer, and refusing a
+//! connection cheaply when the server is full.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+
+use mio::net::{TcpListener, TcpStream};
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// Backlog of pending connections per listener (the kernel caps it at somaxconn).
+const LISTEN_BACKLOG: i32 = 4096;
+
+/// Binds a non-blocking listener on `addr`; with `reuse_port`, several listeners share
+/// the address and the kernel spreads connections over them.
+pub fn bind_listener(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(TcpListener::from_std(socket.into()))
+}
+
+/// Raises the soft limit on open files to the hard limit; returns the limit in force.
+pub fn raise_fd_limit() -> io::Result<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into the struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: setrlimit reads one rlimit from a struct we own.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit = raised;
+        }
+    }
+    Ok(limit.rlim_cur)
+}
+
+/// What a read into a connection's buffer found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadOutcome {
+    /// Read this many bytes (maybe 0 when the buffer was full) and the socket may have more.
+    Data(usize),
+    /// The socket has nothing more now.
+    Drained(usize),
+    /// The peer closed its side.
+    Closed(usize),
+}
+
+/// Bytes read per call.
+const READ_CHUNK: usize = 4096;
+
+/// Reads from `socket` into `input` until it would block, the peer closes, or `input`
+/// holds `limit` bytes.
+pub fn read_into(
+    socket: &mut TcpStream,
+    input: &mut Vec<u8>,
+    limit: usize,
+) -> io::Result<ReadOutcome> {
+    let mut total = 0;
+    loop {
+        let room = limit.saturating_sub(input.len());
+        if room == 0 {
+            return Ok(ReadOutcome::Data(total));
+        }
+        let start = input.len();
+        input.resize(start + room.min(READ_CHUNK), 0);
+        let result = socket.read(&mut input[start..]);
+        let n = *result.as_ref().unwrap_or(&0);
+        input.truncate(start + n);
+        match result {
+            Ok(0) => return Ok(ReadOutcome::Closed(total)),
+            Ok(n) => total += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                return Ok(ReadOutcome::Drained(total))
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Answers a connection the server will not keep: whatever it already sent is read and
+/// dropped (so closing sends FIN, not RST, and the answer is seen), the answer is
+/// written if the socket takes it at once, and the socket is closed. Never blocks.
+pub fn refuse(mut socket: TcpStream, answer: &[u8]) {
+    let mut sink = [0u8; 2048];
+    let _ = socket.read(&mut sink);
+    let _ = socket.write(answer);
+    let _ = socket.shutdown(std::net::Shutdown::Write);
+}
+
+/// A descriptor kept open so that, when the process runs out, one can be released to
+/// accept and refuse a connection instead of leaving it in the backlog (where it would
+/// wake the loop again and again).
+#[derive(Debug)]
+pub struct ReserveFd(Option<File>);
+
+impl ReserveFd {
+    pub fn new() -> ReserveFd {
+        ReserveFd(File::open("/dev/null").ok())
+    }
+
+    /// Releases the descriptor, runs `f` (which may use it), and takes it back.
+    /// Returns `None` when there was no descriptor to release.
+    pub fn with_released<T>(&mut self, f: impl FnOnce() -> T) -> Option<T> {
+        self.0.take()?;
+        let result = f();
+        self.0 = File::open("/dev/null").ok();
+        Some(result)
+    }
+}
+
+impl Default for ReserveFd {
+    fn default() -> Self {
+        ReserveFd::new()
+    }
+}
+
+/// Whether an accept error means the process or system is out of descriptors.
+pub fn is_fd_exhaustion(error: &io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(libc::EMFILE) | Some(libc::ENFILE)
+    )
+}

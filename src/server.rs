@@ -1,0 +1,181 @@
+//! Starting and stopping the server: binds the subscriber listeners (one per loop,
+//! SO_REUSEPORT) and the admin listener, raises the descriptor limit, starts a thread
+//! per loop and the admin thread, and stops them all on request.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::Sender;
+use log::{info, warn};
+use mio::{Poll, Waker};
+
+use crate::admin::{self, Admin, AdminMessage};
+use crate::bus::{loop_channel, Bus};
+use crate::config::{Config, ConfigError};
+use crate::net;
+use crate::stats::Stats;
+use crate::worker::{self, Worker};
+
+/// Descriptors kept back from `--max-conns` when it is derived from the limit: the
+/// listeners, wakers and polls, each loop's reserve descriptor, the admin port's
+/// connections, and log files or the like.
+const DESCRIPTORS_HELD_BACK: usize = 64;
+
+/// Why the server could not start.
+#[derive(Debug)]
+pub enum StartError {
+    Config(ConfigError),
+    Bind { addr: SocketAddr, error: io::Error },
+    Io(io::Error),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Config(e) => write!(f, "{e}"),
+            StartError::Bind { addr, error } => write!(f, "cannot listen on {addr}: {error}"),
+            StartError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+impl From<io::Error> for StartError {
+    fn from(error: io::Error) -> Self {
+        StartError::Io(error)
+    }
+}
+
+/// A running server.
+pub struct Server {
+    subscriber_addr: SocketAddr,
+    admin_addr: SocketAddr,
+    bus: Bus,
+    admin_sender: Sender<AdminMessage>,
+    admin_waker: Arc<Waker>,
+    threads: Vec<JoinHandle<()>>,
+    stats: Arc<Stats>,
+    max_conns: usize,
+}
+
+impl Server {
+    /// Binds every socket and starts every thread.
+    pub fn start(config: Config) -> Result<Server, StartError> {
+        config.validate().map_err(StartError::Config)?;
+        let fd_limit = net::raise_fd_limit().unwrap_or(1024) as usize;
+        let held_back = DESCRIPTORS_HELD_BACK + config.admin_max_conns + 4 * config.threads;
+        let max_conns = config
+            .max_conns
+            .unwrap_or_else(|| fd_limit.saturating_sub(held_back).max(1));
+        if max_conns + held_back > fd_limit {
+            warn!("--max-conns {max_conns} is above what the descriptor limit {fd_limit} allows; connections past it are refused for lack of descriptors");
+        }
+        let config = Arc::new(config);
+        let stats = Arc::new(Stats::new(config.threads));
+
+        let bind = |addr: SocketAddr, reuse_port: bool| {
+            net::bind_listener(addr, reuse_port).map_err(|error| StartError::Bind { addr, error })
+        };
+        let first = bind(config.listen, true)?;
+        let subscriber_addr = first.local_addr()?;
+        let mut listeners = vec![first];
+        for _ in 1..config.threads {
+            listeners.push(bind(subscriber_addr, true)?);
+        }
+        let admin_listener = bind(config.admin_listen, false)?;
+        let admin_addr = admin_listener.local_addr()?;
+
+        let mut workers = Vec::new();
+        let mut senders = Vec::new();
+        for (number, listener) in listeners.into_iter().enumerate() {
+            let poll = Poll::new()?;
+            let waker = Arc::new(Waker::new(poll.registry(), worker::WAKER)?);
+            let (sender, inbox) = loop_channel(waker);
+            senders.push(sender);
+            workers.push(Worker::new(
+                number,
+                poll,
+                listener,
+                inbox,
+                config.clone(),
+                stats.clone(),
+                max_conns,
+            )?);
+        }
+        let bus = Bus::new(senders);
+
+        let admin_poll = Poll::new()?;
+        let admin_waker = Arc::new(Waker::new(admin_poll.registry(), admin::WAKER)?);
+        let (admin_sender, admin_inbox) = crossbeam_channel::unbounded();
+        let admin = Admin::new(
+            admin_poll,
+            admin_listener,
+            admin_inbox,
+            config.clone(),
+            stats.clone(),
+            bus.clone(),
+        )?;
+
+        let mut threads = Vec::new();
+        for (number, worker) in workers.into_iter().enumerate() {
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("halley-loop-{number}"))
+                    .spawn(move || worker.run())?,
+            );
+        }
+        threads.push(
+            std::thread::Builder::new()
+                .name("halley-admin".into())
+                .spawn(move || admin.run())?,
+        );
+        info!(
+            "halley: subscribers on {subscriber_addr} ({} loops, at most {max_conns} connections, descriptor limit {fd_limit}), admin on {admin_addr}",
+            config.threads
+        );
+        Ok(Server {
+            subscriber_addr,
+            admin_addr,
+            bus,
+            admin_sender,
+            admin_waker,
+            threads,
+            stats,
+            max_conns,
+        })
+    }
+
+    /// Where subscribers connect.
+    pub fn subscriber_addr(&self) -> SocketAddr {
+        self.subscriber_addr
+    }
+
+    /// Where publishers connect.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    /// The server's counters.
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.stats
+    }
+
+    /// `--max-conns` as resolved at start.
+    pub fn max_conns(&self) -> usize {
+        self.max_conns
+    }
+
+    /// Ends streams and held polls cleanly, stops every thread and waits for them.
+    pub fn shutdown(self) {
+        self.bus.shutdown();
+        let _ = self.admin_sender.send(AdminMessage::Shutdown);
+        let _ = self.admin_waker.wake();
+        for thread in self.threads {
+            let _ = thread.join();
+        }
+        info!("halley: stopped");
+    }
+}
