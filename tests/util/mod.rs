@@ -171,6 +171,11 @@ pub struct Client {
 impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
         let stream = TcpStream::connect_timeout(&addr, WAIT).expect("connect");
+        Client::from_stream(stream)
+    }
+
+    /// A client over a socket connected elsewhere (with special options, say).
+    pub fn from_stream(stream: TcpStream) -> Client {
         stream.set_nodelay(true).unwrap();
         Client {
             stream,
