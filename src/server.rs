@@ -49,6 +49,16 @@ impl From<io::Error> for StartError {
     }
 }
 
+/// Runs a thread's body; a panic there is a bug that has left its connections and
+/// state unknowable, so the process exits (for its supervisor to restart it) rather
+/// than go on with a dead loop that the kernel still sends connections to.
+fn exit_if_panics(name: &str, body: impl FnOnce()) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).is_err() {
+        log::error!("halley: {name} panicked; exiting");
+        std::process::exit(70);
+    }
+}
+
 /// A running server.
 pub struct Server {
     subscriber_addr: SocketAddr,
@@ -124,13 +134,13 @@ impl Server {
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("halley-loop-{number}"))
-                    .spawn(move || worker.run())?,
+                    .spawn(move || exit_if_panics(&format!("loop {number}"), || worker.run()))?,
             );
         }
         threads.push(
             std::thread::Builder::new()
                 .name("halley-admin".into())
-                .spawn(move || admin.run())?,
+                .spawn(move || exit_if_panics("admin", || admin.run()))?,
         );
         info!(
             "halley: subscribers on {subscriber_addr} ({} loops, at most {max_conns} connections, descriptor limit {fd_limit}), admin on {admin_addr}",

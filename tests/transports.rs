@@ -274,3 +274,19 @@ fn one_publish_reaches_every_transport_on_both_loops() {
         "SO_REUSEPORT spreads connections"
     );
 }
+
+#[test]
+fn regression_longpoll_timeout_on_a_channel_that_never_had_an_event() {
+    // Ending the subscription first forgot the empty channel, and collecting the
+    // answer then read a channel that was gone (a panic in the loop).
+    let server = start_with(|c| c.poll_timeout = std::time::Duration::from_millis(100));
+    let response = server.get("/sub/never-published?t=longpoll");
+    assert_eq!(response.text(), "{\"cursor\":\"0\",\"frames\":[]}");
+    let multiplexed = server.get("/sub/n1,n2?t=longpoll");
+    assert_eq!(multiplexed.text(), "{\"cursor\":\"0,0\",\"frames\":[]}");
+    assert_eq!(
+        server.get("/sub/never-published?t=poll").status,
+        200,
+        "the loop is alive"
+    );
+}

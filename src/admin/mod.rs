@@ -77,6 +77,8 @@ pub struct Admin {
     start: Instant,
     now_ms: u64,
     scratch: Vec<u8>,
+    /// The request being answered is HEAD: answers leave out their body.
+    head_only: bool,
 }
 
 impl Admin {
@@ -104,6 +106,7 @@ impl Admin {
             start: Instant::now(),
             now_ms: 0,
             scratch: Vec::with_capacity(1024),
+            head_only: false,
         })
     }
 
@@ -273,7 +276,9 @@ impl Admin {
         };
         bump(&self.stats.admin.requests);
         let keep_alive = head.keep_alive;
+        self.head_only = head.method == crate::http::Method::Head;
         self.route(key, &head, &body, keep_alive);
+        self.head_only = false;
         let conn = &mut self.conns[key];
         conn.input.drain(..consumed.min(conn.input.len()));
         if conn.input.is_empty() {

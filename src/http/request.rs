@@ -303,3 +303,27 @@ mod tests {
         assert!(head.accepts_event_stream);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn never_panics_and_respects_the_limit(bytes in prop::collection::vec(any::<u8>(), 0..2000), max in 16usize..1024) {
+            match parse_head(&bytes, max) {
+                Ok(Parsed::Complete(head)) => prop_assert!(head.len <= max && head.len <= bytes.len()),
+                Ok(Parsed::Partial) => prop_assert!(bytes.len() <= max),
+                Err(_) => {}
+            }
+        }
+
+        #[test]
+        fn every_prefix_of_a_valid_head_is_partial(cut in 0usize..60) {
+            let text = b"GET /sub/a?t=sse HTTP/1.1\r\nHost: example\r\nAccept: */*\r\n\r\n";
+            let cut = cut.min(text.len() - 1);
+            prop_assert_eq!(parse_head(&text[..cut], 8192), Ok(Parsed::Partial));
+        }
+    }
+}

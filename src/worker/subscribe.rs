@@ -195,8 +195,9 @@ impl Worker {
         let Some(mut sub) = self.conns[key].sub.take() else {
             return;
         };
-        self.end_subscription(&mut sub);
+        // Collect before leaving the index: leaving may forget a channel with no events.
         let body = longpoll::Body::collect(&mut sub, &self.env.index, self.env.config.max_pending);
+        self.end_subscription(&mut sub);
         let env = &mut self.env;
         let conn = &mut self.conns[key];
         conn.state = State::ReadingHead {
