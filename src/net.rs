@@ -119,8 +119,26 @@ impl ReserveFd {
     pub fn with_released<T>(&mut self, f: impl FnOnce() -> T) -> Option<T> {
         self.0.take()?;
         let result = f();
-        self.0 = File::open("/dev/null").ok();
+        self.reacquire();
         Some(result)
+    }
+
+    /// Releases the descriptor for a use that outlives this call; returns whether
+    /// there was one. `reacquire` takes it back once that use is over.
+    pub fn release(&mut self) -> bool {
+        self.0.take().is_some()
+    }
+
+    /// Takes a descriptor back (if one is free) after `release`.
+    pub fn reacquire(&mut self) {
+        if self.0.is_none() {
+            self.0 = File::open("/dev/null").ok();
+        }
+    }
+
+    /// Whether the descriptor is held.
+    pub fn is_held(&self) -> bool {
+        self.0.is_some()
     }
 }
 

@@ -178,7 +178,7 @@ fn over_max_conns_new_connections_get_503_and_the_admin_port_stays_up() {
     let response = refused.response();
     assert_eq!(response.status, 503);
     assert_eq!(response.header("Retry-After"), Some("1"));
-    assert_eq!(server.counter("conns_refused"), 1);
+    server.wait_counter("conns_refused", 1);
     assert_eq!(
         server.publish_ok("still", "up"),
         1,

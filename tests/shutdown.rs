@@ -1,120 +1,46 @@
-//! The real binary: started on ephemeral ports, stopped with SIGTERM and SIGINT; streams
-//! and held polls end cleanly and the process exits within 2 s.
+//! The real binary: stopped with SIGTERM and SIGINT, its streams and held polls end
+//! cleanly and it exits within 2 s; `--help` explains every flag.
 
 mod util;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use util::Client;
-
-/// The child process, killed and reaped if a test fails before it exits.
-struct Halley(Child);
-
-impl Drop for Halley {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `halley` on ephemeral loopback ports; returns it and its two addresses, read
-/// from its start-up log line.
-fn spawn_halley() -> (Halley, std::net::SocketAddr, std::net::SocketAddr) {
-    let child = Command::new(env!("CARGO_BIN_EXE_halley"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--threads",
-            "2",
-        ])
-        .env_remove("RUST_LOG")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn halley");
-    let mut child = Halley(child);
-    let stderr = child.0.stderr.take().unwrap();
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = sender.send(line);
-        }
-    });
-    let deadline = Instant::now() + util::WAIT;
-    loop {
-        let line = receiver
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("the start-up line");
-        if let Some(rest) = line.split("subscribers on ").nth(1) {
-            let sub = rest.split(' ').next().unwrap().parse().unwrap();
-            let admin = line
-                .rsplit("admin on ")
-                .next()
-                .unwrap()
-                .trim()
-                .parse()
-                .unwrap();
-            return (child, sub, admin);
-        }
-    }
-}
-
-fn wait_exit(child: &mut Halley, within: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "halley did not exit within {within:?}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
+use util::{binary, Client};
 
 fn stop_with(signal: i32) {
-    let (mut child, sub, admin) = spawn_halley();
-    let mut stream = Client::connect(sub);
+    let mut halley = binary::spawn(&[], None);
+    let mut stream = Client::connect(halley.sub);
     stream.get("/sub/s?t=stream");
     stream.head();
-    let mut sse = Client::connect(sub);
+    let mut sse = Client::connect(halley.sub);
     sse.get("/sub/s?t=sse");
     sse.head();
     sse.chunk();
-    let mut held = Client::connect(sub);
+    let mut held = Client::connect(halley.sub);
     held.get("/sub/s?t=longpoll");
-    // Held: it is answered once something is published, which proves it is registered.
-    let mut publisher = Client::connect(admin);
-    let mut probe = Client::connect(sub);
-    probe.get("/sub/probe?t=longpoll");
+    let mut fresh = Client::connect(halley.sub);
+    fresh.get("/sub/never-published?t=longpoll");
     util::wait_until(
-        || {
-            let stats = publisher
-                .exchange(b"GET /stats HTTP/1.1\r\nHost: t\r\n\r\n")
-                .json();
-            stats["subscribers"].as_u64() == Some(4)
-        },
+        || halley.stats()["subscribers"].as_u64() == Some(4),
         "four subscribers",
     );
     let started = Instant::now();
-    // SAFETY: kill sends a signal to our own child process.
-    assert_eq!(unsafe { libc::kill(child.0.id() as i32, signal) }, 0);
+    halley.signal(signal);
     assert_eq!(stream.chunk(), None, "the stream ends with its last chunk");
     assert_eq!(
         sse.chunk(),
         None,
         "the event stream ends with its last chunk"
     );
-    let answer = held.response();
-    assert_eq!(answer.status, 200);
-    assert_eq!(answer.header("Connection"), Some("close"));
-    assert_eq!(answer.json()["frames"], serde_json::json!([]));
+    for poll in [&mut held, &mut fresh] {
+        let answer = poll.response();
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.header("Connection"), Some("close"));
+        assert_eq!(answer.json()["frames"], serde_json::json!([]));
+    }
     stream.expect_closed();
-    let status = wait_exit(&mut child, Duration::from_secs(2));
+    let status = halley.wait_exit(Duration::from_secs(2));
     assert!(status.success(), "{status:?}");
     assert!(started.elapsed() < Duration::from_secs(2));
 }

@@ -26,7 +26,7 @@ use crate::http::date::DateCache;
 use crate::http::{
     parse_head, BodyLength, HeadError, Parsed, Piece, RequestHead, Status, WriteQueue,
 };
-use crate::net::{self, ReadOutcome};
+use crate::net::{self, ReadOutcome, ReserveFd};
 use crate::stats::{bump, drop_one, Stats};
 use crate::timer::{TimerKey, TimerWheel};
 
@@ -37,6 +37,9 @@ pub const WAKER: Token = Token(usize::MAX - 2);
 
 /// The answer to an admin connection over `--admin-max-conns`.
 const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
+/// How soon accepting is tried again after running out of descriptors.
+const ACCEPT_RETRY_MS: u64 = 50;
 
 /// What the admin loop can be told (besides socket events).
 #[derive(Debug)]
@@ -79,6 +82,16 @@ pub struct Admin {
     scratch: Vec<u8>,
     /// The request being answered is HEAD: answers leave out their body.
     head_only: bool,
+    /// A descriptor held back so that one operator can still connect when the
+    /// subscriber side has used every other one; see `accept_on_reserve`.
+    reserve: ReserveFd,
+    /// The connection that took the reserve descriptor, if any.
+    on_reserve: Option<usize>,
+    /// Whether running out of descriptors has been logged.
+    warned_fds: bool,
+    /// When to try accepting again: set when a connection could not be accepted for
+    /// lack of descriptors (the listener will not signal it again by itself).
+    retry_accept_ms: Option<u64>,
 }
 
 impl Admin {
@@ -107,6 +120,10 @@ impl Admin {
             now_ms: 0,
             scratch: Vec::with_capacity(1024),
             head_only: false,
+            reserve: ReserveFd::new(),
+            on_reserve: None,
+            warned_fds: false,
+            retry_accept_ms: None,
         })
     }
 
@@ -116,7 +133,11 @@ impl Admin {
         let mut events = Events::with_capacity(256);
         let mut expired = Vec::new();
         loop {
-            let timeout = self.timers.next_deadline().map(|d| {
+            let next = match (self.timers.next_deadline(), self.retry_accept_ms) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let timeout = next.map(|d| {
                 Duration::from_millis(d.saturating_sub(self.start.elapsed().as_millis() as u64))
             });
             if let Err(e) = self.poll.poll(&mut events, timeout) {
@@ -130,6 +151,9 @@ impl Admin {
             self.date.refresh();
             if self.inbox.try_recv().is_ok() {
                 break;
+            }
+            if self.retry_accept_ms.is_some_and(|at| self.now_ms >= at) {
+                self.accept();
             }
             for event in events.iter() {
                 match event.token() {
@@ -150,52 +174,88 @@ impl Admin {
     }
 
     fn accept(&mut self) {
+        self.retry_accept_ms = None;
+        if self.on_reserve.is_none() {
+            // A subscriber loop may have taken the descriptor we gave back.
+            self.reserve.reacquire();
+        }
         loop {
             match self.listener.accept() {
-                Ok((mut socket, _)) => {
-                    if self.conns.len() >= self.config.admin_max_conns {
-                        bump(&self.stats.admin.conns_refused);
-                        net::refuse(socket, REFUSAL);
-                        continue;
-                    }
-                    let _ = socket.set_nodelay(true);
-                    let entry = self.conns.vacant_entry();
-                    let key = entry.key();
-                    if self
-                        .poll
-                        .registry()
-                        .register(
-                            &mut socket,
-                            Token(key),
-                            Interest::READABLE | Interest::WRITABLE,
-                        )
-                        .is_err()
-                    {
-                        continue;
-                    }
-                    entry.insert(AdminConn {
-                        socket,
-                        input: Vec::new(),
-                        out: WriteQueue::default(),
-                        since_ms: self.now_ms,
-                        idle: false,
-                        continued: false,
-                        closing: false,
-                        read_closed: false,
-                        timer: None,
-                        last_write_ms: self.now_ms,
-                    });
-                    bump(&self.stats.admin.connections);
-                    self.schedule(key);
+                Ok((socket, _)) => {
+                    self.admit(socket);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 Err(e) if net::is_fd_exhaustion(&e) => {
-                    warn!("admin: out of file descriptors");
-                    return;
+                    if !self.accept_on_reserve() {
+                        self.retry_accept_ms = Some(self.now_ms + ACCEPT_RETRY_MS);
+                        return;
+                    }
                 }
                 Err(_) => {}
             }
         }
+    }
+
+    /// Out of descriptors: gives the reserve one to the next admin connection, which is
+    /// then served like any other (the admin port must answer however full the server
+    /// is). The reserve is taken back when that connection closes. Returns whether a
+    /// connection was accepted.
+    fn accept_on_reserve(&mut self) -> bool {
+        if !self.warned_fds {
+            warn!("admin: out of file descriptors; serving one admin connection on the reserve descriptor");
+            self.warned_fds = true;
+        }
+        if !self.reserve.release() {
+            return false;
+        }
+        match self.listener.accept() {
+            Ok((socket, _)) => {
+                self.on_reserve = self.admit(socket);
+                if self.on_reserve.is_none() {
+                    self.reserve.reacquire();
+                }
+                true
+            }
+            Err(_) => {
+                self.reserve.reacquire();
+                false
+            }
+        }
+    }
+
+    /// Takes an accepted connection; returns its key, or `None` if it was refused.
+    fn admit(&mut self, mut socket: TcpStream) -> Option<usize> {
+        if self.conns.len() >= self.config.admin_max_conns {
+            bump(&self.stats.admin.conns_refused);
+            net::refuse(socket, REFUSAL);
+            return None;
+        }
+        let _ = socket.set_nodelay(true);
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        self.poll
+            .registry()
+            .register(
+                &mut socket,
+                Token(key),
+                Interest::READABLE | Interest::WRITABLE,
+            )
+            .ok()?;
+        entry.insert(AdminConn {
+            socket,
+            input: Vec::new(),
+            out: WriteQueue::default(),
+            since_ms: self.now_ms,
+            idle: false,
+            continued: false,
+            closing: false,
+            read_closed: false,
+            timer: None,
+            last_write_ms: self.now_ms,
+        });
+        bump(&self.stats.admin.connections);
+        self.schedule(key);
+        Some(key)
     }
 
     /// Largest input kept: a head and the largest body (chunked framing included).
@@ -396,7 +456,13 @@ impl Admin {
             self.timers.cancel(timer);
         }
         let _ = self.poll.registry().deregister(&mut conn.socket);
+        drop(conn);
         drop_one(&self.stats.admin.connections);
+        if self.on_reserve == Some(key) {
+            // Its descriptor is closed now: hold it back again for the next time.
+            self.on_reserve = None;
+            self.reserve.reacquire();
+        }
     }
 
     /// The connection's next deadline: keep-alive while idle, the header timeout while

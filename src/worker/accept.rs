@@ -27,6 +27,8 @@ impl Worker {
     /// more may be waiting.
     pub(super) fn accept(&mut self) {
         self.accept_pending = false;
+        // Another thread may have taken the descriptor we last gave back.
+        self.reserve.reacquire();
         for _ in 0..ACCEPTS_PER_TURN {
             let Some(listener) = self.listener.as_ref() else {
                 return;
@@ -52,7 +54,6 @@ impl Worker {
         let open = stats.open_connections.fetch_add(1, Ordering::Relaxed);
         if open >= self.env.max_conns {
             stats.open_connections.fetch_sub(1, Ordering::Relaxed);
-            bump(&stats.loops[self.env.number].conns_refused);
             if !self.warned_full {
                 warn!(
                     "worker {}: --max-conns {} reached; refusing new connections with 503",
@@ -61,9 +62,9 @@ impl Worker {
                 self.warned_full = true;
             }
             net::refuse(socket, REFUSAL);
+            bump(&stats.loops[self.env.number].conns_refused);
             return;
         }
-        self.warned_full = false;
         let _ = socket.set_nodelay(true);
         let entry = self.conns.vacant_entry();
         let key = entry.key();
@@ -98,9 +99,11 @@ impl Worker {
                 }
                 _ => false,
             });
-        bump(&self.env.stats.loops[number].fd_refusals);
+        if refused == Some(true) {
+            bump(&self.env.stats.loops[number].fd_refusals);
+        }
         if !self.warned_fds {
-            warn!("worker {number}: out of file descriptors; refusing new connections with 503");
+            warn!("worker {number}: out of file descriptors; refusing new connections with 503 (each refusal is counted in /stats, not logged)");
             self.warned_fds = true;
         }
         if refused == Some(true) {

@@ -3,6 +3,8 @@
 //! every wait bounded by `WAIT`.
 #![allow(dead_code)]
 
+pub mod binary;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
