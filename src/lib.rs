@@ -15,6 +15,7 @@
 //!   `respond` (routing, CORS, heads) and `subscribe` (subscriptions and delivery).
 //! - [`admin`]: the admin port's own loop; `store` gives events their ids,
 //!   `routes` answers publish, close, channel info, stats, metrics, health.
+//! - [`admission`]: the count and limit of subscriber connections, shared by the loops.
 //! - [`bus`]: how the admin thread hands each event to every loop (a
 //!   `crossbeam-channel` per loop plus a coalesced `mio::Waker`).
 //! - [`channel`]: names, an [`channel::Event`] encoded once in every frame form,
@@ -30,6 +31,7 @@
 //!   parsing, and script-safe JSON strings.
 
 pub mod admin;
+pub mod admission;
 pub mod bus;
 pub mod channel;
 pub mod cli;

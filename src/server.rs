@@ -12,6 +12,7 @@ use log::{info, warn};
 use mio::{Poll, Waker};
 
 use crate::admin::{self, Admin, AdminMessage};
+use crate::admission::Admission;
 use crate::bus::{loop_channel, Bus};
 use crate::config::{Config, ConfigError};
 use crate::net;
@@ -77,12 +78,16 @@ impl Server {
         config.validate().map_err(StartError::Config)?;
         let fd_limit = net::raise_fd_limit().unwrap_or(1024) as usize;
         let held_back = DESCRIPTORS_HELD_BACK + config.admin_max_conns + 4 * config.threads;
-        let max_conns = config
-            .max_conns
-            .unwrap_or_else(|| fd_limit.saturating_sub(held_back).max(1));
-        if max_conns + held_back > fd_limit {
-            warn!("--max-conns {max_conns} is above what the descriptor limit {fd_limit} allows; connections past it are refused for lack of descriptors");
-        }
+        let allowed = fd_limit.saturating_sub(held_back).max(1);
+        let max_conns = match config.max_conns {
+            Some(asked) if asked > allowed => {
+                warn!("--max-conns {asked} is more than the descriptor limit {fd_limit} allows with the admin port's share; using {allowed}");
+                allowed
+            }
+            Some(asked) => asked,
+            None => allowed,
+        };
+        let admission = Arc::new(Admission::new(max_conns));
         let config = Arc::new(config);
         let stats = Arc::new(Stats::new(config.threads));
 
@@ -112,7 +117,7 @@ impl Server {
                 inbox,
                 config.clone(),
                 stats.clone(),
-                max_conns,
+                admission.clone(),
             )?);
         }
         let bus = Bus::new(senders);
@@ -127,6 +132,7 @@ impl Server {
             config.clone(),
             stats.clone(),
             bus.clone(),
+            admission.clone(),
         )?;
 
         let mut threads = Vec::new();

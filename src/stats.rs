@@ -6,7 +6,7 @@
 //! snapshot of all of them, which nothing here needs).
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Whether a counter only grows or goes up and down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,8 +84,6 @@ pub struct Stats {
     /// One per subscriber loop, indexed by loop number.
     pub loops: Vec<LoopStats>,
     pub admin: AdminStats,
-    /// Subscriber-port connections open over all loops, for `--max-conns`.
-    pub open_connections: AtomicUsize,
 }
 
 impl Stats {
@@ -94,7 +92,6 @@ impl Stats {
         Stats {
             loops: (0..loops).map(|_| LoopStats::default()).collect(),
             admin: AdminStats::default(),
-            open_connections: AtomicUsize::new(0),
         }
     }
 

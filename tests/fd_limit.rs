@@ -7,7 +7,7 @@ mod util;
 
 use std::time::Duration;
 
-use util::{binary, wait_until, Client, Response};
+use util::{binary, wait_until, wait_until_eq, Client, Response};
 
 /// Opens `count` connections and returns them with the answers of those refused.
 fn open(addr: std::net::SocketAddr, count: usize) -> Vec<std::net::TcpStream> {
@@ -28,26 +28,33 @@ fn refusal(stream: &std::net::TcpStream) -> Option<Response> {
 }
 
 /// Connections kept plus connections refused, per `/stats`.
-fn dealt_with(halley: &binary::Halley) -> u64 {
+fn dealt_with(halley: &binary::Halley) -> (u64, String) {
     let stats = halley.stats();
-    ["connections", "conns_refused", "fd_refusals"]
+    let keys = ["connections", "conns_refused", "fd_refusals"];
+    let total = keys.iter().map(|k| stats[k].as_u64().unwrap()).sum();
+    let detail = keys
         .iter()
-        .map(|k| stats[k].as_u64().unwrap())
-        .sum()
+        .map(|k| format!("{k}={}", stats[k]))
+        .collect::<Vec<_>>()
+        .join(" ");
+    (total, detail)
 }
 
 #[test]
 fn max_conns_from_the_limit_leaves_the_admin_port_room() {
     // 128 descriptors, 64 + 8 (admin) + 4 per loop held back: 48 subscriber connections.
-    let halley = binary::spawn(
+    let halley = binary::spawn_limited(
         &["--admin-max-conns", "8", "--header-timeout", "30s"],
         Some(128),
+        0,
+    );
+    assert!(
+        halley.start_line.contains("at most 48 connections"),
+        "{}",
+        halley.start_line
     );
     let streams = open(halley.sub, 60);
-    wait_until(
-        || dealt_with(&halley) == 60,
-        "every connection kept or refused",
-    );
+    wait_until_eq(|| dealt_with(&halley), 60, "connections kept or refused");
     let stats = halley.stats();
     assert_eq!(stats["connections"], 48);
     let refused: Vec<Response> = streams.iter().filter_map(refusal).collect();
@@ -58,37 +65,52 @@ fn max_conns_from_the_limit_leaves_the_admin_port_room() {
 }
 
 #[test]
-fn past_the_descriptor_limit_refusals_are_clean_and_cost_no_cpu() {
-    let halley = binary::spawn(
-        &["--max-conns", "1000", "--header-timeout", "30s"],
+fn a_max_conns_above_the_limit_is_lowered_to_fit() {
+    let halley = binary::spawn_limited(
+        &["--admin-max-conns", "8", "--max-conns", "1000"],
         Some(128),
+        0,
     );
-    let streams = open(halley.sub, 140);
-    // The admin port answers even with every descriptor in use.
-    wait_until(
-        || dealt_with(&halley) == 140,
-        "every connection kept or refused",
+    assert!(
+        halley.start_line.contains("at most 48 connections"),
+        "{}",
+        halley.start_line
     );
-    let kept = halley.stats()["connections"].as_u64().unwrap();
-    assert!(kept > 80 && kept < 128, "{kept} connections kept");
+}
+
+#[test]
+fn out_of_descriptors_refusals_are_clean_cost_no_cpu_and_the_admin_port_answers() {
+    // 80 descriptors the server does not know of: it runs out long before --max-conns.
+    let halley = binary::spawn_limited(
+        &["--admin-max-conns", "8", "--header-timeout", "30s"],
+        Some(128),
+        80,
+    );
+    let streams = open(halley.sub, 60);
+    wait_until_eq(|| dealt_with(&halley), 60, "connections kept or refused");
+    let stats = halley.stats();
+    assert!(stats["fd_refusals"].as_u64().unwrap() > 0, "{stats}");
+    let kept = stats["connections"].as_u64().unwrap();
+    assert!(kept < 48, "{kept} connections kept");
     let refused: Vec<Response> = streams.iter().filter_map(refusal).collect();
-    assert!(!refused.is_empty());
+    assert_eq!(refused.len() as u64, 60 - kept);
     assert!(refused.iter().all(|r| r.status == 503));
     // More connections keep arriving while the process is full; it must not spin.
     let before = halley.cpu_ticks();
     let extra = open(halley.sub, 20);
-    // A measurement window, not a wait for an event: CPU used while full and idle.
+    // A measurement window, not a wait for an event: CPU used while full.
     std::thread::sleep(Duration::from_millis(1000));
     let used = halley.cpu_ticks() - before;
     assert!(
         used < 20,
         "{used} ticks of CPU in a second while full: an accept spin?"
     );
-    wait_until(
-        || dealt_with(&halley) == 160,
-        "the extra connections refused",
-    );
+    wait_until_eq(|| dealt_with(&halley), 80, "connections kept or refused");
     assert!(extra.iter().filter_map(refusal).all(|r| r.status == 503));
+    // The admin port answers, again and again, with every descriptor in use.
+    for _ in 0..20 {
+        assert_eq!(halley.stats()["connections"].as_u64(), Some(kept));
+    }
     // Once connections close, new ones are served again.
     drop(streams);
     drop(extra);

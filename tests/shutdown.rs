@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use util::{binary, Client};
 
 fn stop_with(signal: i32) {
-    let mut halley = binary::spawn(&[], None);
+    let mut halley = binary::spawn(&[]);
     let mut stream = Client::connect(halley.sub);
     stream.get("/sub/s?t=stream");
     stream.head();

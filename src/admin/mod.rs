@@ -19,6 +19,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
+use crate::admission::Admission;
 use crate::bus::Bus;
 use crate::config::Config;
 use crate::http::chunked::{self, Chunked, ChunkedError};
@@ -75,6 +76,8 @@ pub struct Admin {
     config: Arc<Config>,
     stats: Arc<Stats>,
     bus: Bus,
+    /// The subscriber loops' admission, lowered when the admin port runs out of descriptors.
+    admission: Arc<Admission>,
     store: Store,
     date: DateCache,
     start: Instant,
@@ -102,6 +105,7 @@ impl Admin {
         config: Arc<Config>,
         stats: Arc<Stats>,
         bus: Bus,
+        admission: Arc<Admission>,
     ) -> std::io::Result<Admin> {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
@@ -115,6 +119,7 @@ impl Admin {
             config,
             stats,
             bus,
+            admission,
             date: DateCache::new(),
             start: Instant::now(),
             now_ms: 0,
@@ -201,6 +206,9 @@ impl Admin {
     /// is). The reserve is taken back when that connection closes. Returns whether a
     /// connection was accepted.
     fn accept_on_reserve(&mut self) -> bool {
+        if let Some(limit) = self.admission.lower_on_exhaustion() {
+            warn!("admin: out of file descriptors; subscriber connections limited to {limit} from now on");
+        }
         if !self.warned_fds {
             warn!("admin: out of file descriptors; serving one admin connection on the reserve descriptor");
             self.warned_fds = true;

@@ -1,8 +1,6 @@
 //! Accepting connections on a loop's listener, and refusing them cheaply when the
 //! server is full (`--max-conns`) or the process is out of descriptors.
 
-use std::sync::atomic::Ordering;
-
 use log::warn;
 use mio::{Interest, Token};
 
@@ -51,13 +49,12 @@ impl Worker {
 
     fn admit(&mut self, mut socket: mio::net::TcpStream) {
         let stats = &self.env.stats;
-        let open = stats.open_connections.fetch_add(1, Ordering::Relaxed);
-        if open >= self.env.max_conns {
-            stats.open_connections.fetch_sub(1, Ordering::Relaxed);
+        if !self.env.admission.try_admit() {
             if !self.warned_full {
                 warn!(
                     "worker {}: --max-conns {} reached; refusing new connections with 503",
-                    self.env.number, self.env.max_conns
+                    self.env.number,
+                    self.env.admission.limit()
                 );
                 self.warned_full = true;
             }
@@ -74,7 +71,7 @@ impl Worker {
             Interest::READABLE | Interest::WRITABLE,
         ) {
             warn!("worker {}: register: {e}", self.env.number);
-            stats.open_connections.fetch_sub(1, Ordering::Relaxed);
+            self.env.admission.leave();
             return;
         }
         entry.insert(Conn::new(socket, self.env.now_ms));
@@ -89,6 +86,9 @@ impl Worker {
     /// than spin on a listener that stays readable.
     fn refuse_without_descriptors(&mut self) {
         let number = self.env.number;
+        if let Some(limit) = self.env.admission.lower_on_exhaustion() {
+            warn!("worker {number}: out of file descriptors; subscriber connections limited to {limit} from now on");
+        }
         let listener = self.listener.as_ref();
         let refused = self
             .reserve
@@ -106,10 +106,12 @@ impl Worker {
             warn!("worker {number}: out of file descriptors; refusing new connections with 503 (each refusal is counted in /stats, not logged)");
             self.warned_fds = true;
         }
-        if refused == Some(true) {
-            self.accept_pending = true;
-        } else {
+        if refused != Some(true) {
+            // Nothing could be accepted (another thread took the freed descriptor, or
+            // the reserve is gone): try again after a pause. The listener will not
+            // report the waiting connections again by itself (edge-triggered).
             self.accept_paused_until = self.env.now_ms + ACCEPT_PAUSE_MS;
         }
+        self.accept_pending = true;
     }
 }

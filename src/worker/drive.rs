@@ -190,10 +190,7 @@ impl Worker {
         }
         let _ = self.poll.registry().deregister(&mut conn.socket);
         drop_one(&self.env.loop_stats().connections);
-        self.env
-            .stats
-            .open_connections
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.env.admission.leave();
         trace!("worker {}: conn {key}: closed", self.env.number);
     }
 

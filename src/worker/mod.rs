@@ -21,6 +21,7 @@ use mio::net::TcpListener;
 use mio::{Events, Poll, Token};
 use slab::Slab;
 
+use crate::admission::Admission;
 use crate::bus::{LoopInbox, LoopMessage};
 use crate::channel::ChannelIndex;
 use crate::config::Config;
@@ -50,8 +51,8 @@ pub(crate) struct Env {
     pub number: usize,
     pub config: Arc<Config>,
     pub stats: Arc<Stats>,
-    /// `--max-conns`, resolved.
-    pub max_conns: usize,
+    /// Subscriber connections open over every loop, and their limit.
+    pub admission: Arc<Admission>,
     pub index: ChannelIndex,
     pub timers: TimerWheel,
     /// Loop time: ms since `start`, read once per turn.
@@ -110,7 +111,7 @@ impl Worker {
         inbox: LoopInbox,
         config: Arc<Config>,
         stats: Arc<Stats>,
-        max_conns: usize,
+        admission: Arc<Admission>,
     ) -> std::io::Result<Worker> {
         poll.registry()
             .register(&mut listener, LISTENER, mio::Interest::READABLE)?;
@@ -124,7 +125,7 @@ impl Worker {
                 index: ChannelIndex::new(config.history),
                 config,
                 stats,
-                max_conns,
+                admission,
                 timers: TimerWheel::new(),
                 now_ms: 0,
                 start: Instant::now(),

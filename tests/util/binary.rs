@@ -10,6 +10,8 @@ pub struct Halley {
     pub child: Child,
     pub sub: SocketAddr,
     pub admin: SocketAddr,
+    /// The log line that says where it listens and how many connections it allows.
+    pub start_line: String,
 }
 
 impl Drop for Halley {
@@ -19,12 +21,27 @@ impl Drop for Halley {
     }
 }
 
-/// Starts `halley` with `args` (besides ephemeral ports and two loops), with its
-/// descriptor limit (soft and hard) set to `fd_limit` if given; its addresses are read
-/// from its start-up log line.
-pub fn spawn(args: &[&str], fd_limit: Option<u64>) -> Halley {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_halley"));
+/// Starts `halley` with `args` (besides ephemeral ports and two loops); its addresses
+/// are read from its start-up log line.
+pub fn spawn(args: &[&str]) -> Halley {
+    spawn_limited(args, None, 0)
+}
+
+/// Starts `halley` with its descriptor limit (soft and hard) set to `fd_limit` if
+/// given, and with `inherited_fds` open descriptors (numbers 10 and up) that it does
+/// not know about, as a process started by a careless parent has. A `bash` wrapper
+/// opens them and sets the limit after its own exec (so none of this test process's
+/// descriptors are in the way), then execs `halley` in its place, under the same pid.
+pub fn spawn_limited(args: &[&str], fd_limit: Option<u64>, inherited_fds: usize) -> Halley {
+    let mut script = String::from("for ((i = 0; i < $1; i++)); do exec {fd}</dev/null; done; ");
+    if let Some(limit) = fd_limit {
+        script.push_str(&format!("ulimit -n {limit}; "));
+    }
+    script.push_str("shift; exec \"$@\"");
+    let mut command = Command::new("bash");
     command
+        .args(["-c", &script, "halley-wrapper", &inherited_fds.to_string()])
+        .arg(env!("CARGO_BIN_EXE_halley"))
         .args([
             "--listen",
             "127.0.0.1:0",
@@ -36,27 +53,12 @@ pub fn spawn(args: &[&str], fd_limit: Option<u64>) -> Halley {
         .args(args)
         .env_remove("RUST_LOG")
         .stderr(Stdio::piped());
-    if let Some(limit) = fd_limit {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: setrlimit is async-signal-safe and touches only the child.
-        unsafe {
-            command.pre_exec(move || {
-                let rlimit = libc::rlimit {
-                    rlim_cur: limit,
-                    rlim_max: limit,
-                };
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-    }
     let child = command.spawn().expect("spawn halley");
     let mut halley = Halley {
         child,
         sub: "0.0.0.0:0".parse().unwrap(),
         admin: "0.0.0.0:0".parse().unwrap(),
+        start_line: String::new(),
     };
     let stderr = halley.child.stderr.take().unwrap();
     let (sender, receiver) = std::sync::mpsc::channel();
@@ -81,6 +83,7 @@ pub fn spawn(args: &[&str], fd_limit: Option<u64>) -> Halley {
                 .trim()
                 .parse()
                 .unwrap();
+            halley.start_line = line;
             return halley;
         }
     }

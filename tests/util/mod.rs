@@ -135,6 +135,23 @@ pub fn wait_until(mut condition: impl FnMut() -> bool, what: &str) {
     }
 }
 
+/// Polls `value` until its number equals `want`, failing the test after `WAIT` with
+/// the last value and its detail.
+pub fn wait_until_eq(mut value: impl FnMut() -> (u64, String), want: u64, what: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (got, detail) = value();
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what} = {want}: last {got} ({detail})"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 /// A response as read off the wire.
 #[derive(Debug, Clone)]
 pub struct Response {
