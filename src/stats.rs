@@ -72,6 +72,8 @@ counters! {
         bad_requests: Counter, "Admin requests refused with 400 (bad name, body not UTF-8, bad syntax).";
         messages_too_large: Counter, "Publishes over --max-message, answered 413.";
         publishes_to_closed: Counter, "Publishes to a closed channel, answered 409.";
+        not_found: Counter, "Admin requests for unknown paths, answered 404.";
+        methods_not_allowed: Counter, "Admin requests with a method the path does not take, answered 405.";
         heads_too_large: Counter, "Admin request heads over --max-head, answered 431.";
         header_timeouts: Counter, "Admin connections closed because a request was not complete in time.";
         conns_refused: Counter, "Admin connections refused at --admin-max-conns.";

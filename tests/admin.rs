@@ -130,6 +130,9 @@ fn stats_metrics_health_and_console() {
             .status,
         405
     );
+    let admin = server.stats_json()["admin"].clone();
+    assert_eq!(admin["not_found"].as_u64(), Some(1));
+    assert_eq!(admin["methods_not_allowed"].as_u64(), Some(1));
     client.send(b"HEAD /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(client.head().header("Content-Length"), Some("3"));
     assert_eq!(

@@ -106,6 +106,10 @@ fn poll_answers_at_once_with_an_etag_and_304() {
     assert_eq!(unchanged.status, 304);
     assert_eq!(unchanged.header("ETag"), Some("\"1\""));
     assert!(unchanged.header("Content-Length").is_none());
+    // A browser cache revalidating the answer it stored for since=0: same tag, 304.
+    let revalidated = client
+        .exchange(b"GET /sub/p?t=poll&since=0 HTTP/1.1\r\nHost: t\r\nIf-None-Match: \"1\"\r\n\r\n");
+    assert_eq!(revalidated.status, 304);
     server.publish_ok("p", "two");
     let changed = client
         .exchange(b"GET /sub/p?t=poll&since=1 HTTP/1.1\r\nHost: t\r\nIf-None-Match: \"1\"\r\n\r\n");

@@ -74,14 +74,20 @@ impl Admin {
             ),
             (_, "pub" | "close", Some(_))
             | (_, "channels", Some(_))
-            | (_, "stats" | "metrics" | "healthz" | "", None) => self.reply(
-                key,
-                Status::MethodNotAllowed,
-                TEXT,
-                b"method not allowed here\n",
-                keep_alive,
-            ),
-            _ => self.reply(key, Status::NotFound, TEXT, b"not found\n", keep_alive),
+            | (_, "stats" | "metrics" | "healthz" | "", None) => {
+                bump(&self.stats.admin.methods_not_allowed);
+                self.reply(
+                    key,
+                    Status::MethodNotAllowed,
+                    TEXT,
+                    b"method not allowed here\n",
+                    keep_alive,
+                )
+            }
+            _ => {
+                bump(&self.stats.admin.not_found);
+                self.reply(key, Status::NotFound, TEXT, b"not found\n", keep_alive)
+            }
         }
     }
 

@@ -150,8 +150,9 @@ impl Worker {
         } else {
             Caching::NoStore
         };
-        let unchanged =
-            body.is_empty() && if_none_match.is_some_and(|value| etag_matches(value, &etag));
+        // The ETag (the cursor after the answer) and the URL (`since`) determine the body,
+        // so a matching tag means the client's copy is this answer.
+        let unchanged = if_none_match.is_some_and(|value| etag_matches(value, &etag));
         env.scratch.clear();
         if unchanged {
             push_head(
