@@ -367,14 +367,7 @@ impl Admin {
         let waiting = match head.body {
             BodyLength::None => return Some((Vec::new(), head.len)),
             BodyLength::Length(n) if n > max as u64 => {
-                bump(&self.stats.admin.messages_too_large);
-                self.reply(
-                    key,
-                    Status::ContentTooLarge,
-                    b"text/plain; charset=utf-8",
-                    b"body over --max-message\n",
-                    false,
-                );
+                self.refuse_too_large(key);
                 return None;
             }
             BodyLength::Length(n) if received.len() as u64 >= n => {
@@ -388,14 +381,7 @@ impl Admin {
                 }
                 Ok(Chunked::Partial) => true,
                 Err(ChunkedError::TooLarge) => {
-                    bump(&self.stats.admin.messages_too_large);
-                    self.reply(
-                        key,
-                        Status::ContentTooLarge,
-                        b"text/plain; charset=utf-8",
-                        b"body over --max-message\n",
-                        false,
-                    );
+                    self.refuse_too_large(key);
                     return None;
                 }
                 Err(ChunkedError::Malformed) => {
@@ -419,6 +405,20 @@ impl Admin {
             );
         }
         None
+    }
+
+    /// Answers a body over `--max-message` with 413 and closes (the rest of the body is
+    /// not read).
+    fn refuse_too_large(&mut self, key: usize) {
+        bump(&self.stats.admin.messages_too_large);
+        let message = b"body over --max-message\n";
+        self.reply(
+            key,
+            Status::ContentTooLarge,
+            b"text/plain; charset=utf-8",
+            message,
+            false,
+        );
     }
 
     /// Writes a whole answer; closes after it unless `keep_alive`.

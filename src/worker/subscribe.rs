@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use log::warn;
 
-use super::conn::State;
+use super::conn::{Conn, State};
 use super::respond::{push_head, write_pieces, write_scratch, Caching, Framing};
-use super::Worker;
+use super::{Env, Worker};
 use crate::channel::Event;
 use crate::http::request::RequestHead;
 use crate::http::{Method, Piece, Status};
@@ -128,7 +128,7 @@ impl Worker {
     }
 
     /// `t=poll` (and HEAD of a long-poll): answers at once; `304` when the client's
-    /// `If-None-Match` is the cursor and nothing is new.
+    /// `If-None-Match` lists the answer's ETag.
     fn answer_poll(
         &mut self,
         key: usize,
@@ -137,11 +137,11 @@ impl Worker {
         head_only: bool,
     ) {
         let body = longpoll::Body::collect(&mut sub, &self.env.index, self.env.config.max_pending);
+        self.end_subscription(&mut sub);
         let mut etag = Vec::with_capacity(24);
         etag.push(b'"');
         sub.push_cursor(&mut etag);
         etag.push(b'"');
-        self.end_subscription(&mut sub);
         let env = &mut self.env;
         let conn = &mut self.conns[key];
         let extra: [(&[u8], &[u8]); 1] = [(b"ETag", &etag)];
@@ -152,9 +152,8 @@ impl Worker {
         };
         // The ETag (the cursor after the answer) and the URL (`since`) determine the body,
         // so a matching tag means the client's copy is this answer.
-        let unchanged = if_none_match.is_some_and(|value| etag_matches(value, &etag));
-        env.scratch.clear();
-        if unchanged {
+        if if_none_match.is_some_and(|value| etag_matches(value, &etag)) {
+            env.scratch.clear();
             push_head(
                 env,
                 conn,
@@ -167,27 +166,7 @@ impl Worker {
             write_scratch(env, conn, &[]);
             return;
         }
-        let content_type = transport::content_type(sub.transport, sub.callback.is_some());
-        push_head(
-            env,
-            conn,
-            Status::Ok,
-            Some(content_type),
-            Framing::Length(body.len()),
-            caching,
-            &extra,
-        );
-        add(&env.loop_stats().events_delivered, body.frames.len() as u64);
-        if head_only {
-            write_scratch(env, conn, &[]);
-        } else {
-            conn.out.push(&[Piece::Copy(&env.scratch)]);
-            body.pieces(|piece| conn.out.push(&[piece]));
-            write_pieces(env, conn, &[]);
-            if !conn.keep_alive {
-                conn.state = State::Closing;
-            }
-        }
+        write_answer(env, conn, &sub, &body, caching, &extra, head_only);
     }
 
     /// Answers a long-poll with what it is owed now (maybe nothing, at its timeout or
@@ -208,35 +187,7 @@ impl Worker {
         if env.shutting_down {
             conn.keep_alive = false;
         }
-        env.scratch.clear();
-        let content_type = transport::content_type(sub.transport, sub.callback.is_some());
-        push_head(
-            env,
-            conn,
-            Status::Ok,
-            Some(content_type),
-            Framing::Length(body.len()),
-            Caching::NoStore,
-            &[],
-        );
-        add(&env.loop_stats().events_delivered, body.frames.len() as u64);
-        if let ([frame], false) = (body.frames.as_slice(), conn.out.pending() > 0) {
-            // The usual case, one event: one writev, nothing copied unless it must wait.
-            let pieces = [
-                Piece::Copy(&env.scratch),
-                Piece::Copy(&body.open),
-                Piece::Share(frame),
-                Piece::Copy(body.close),
-            ];
-            write_pieces(env, conn, &pieces);
-        } else {
-            conn.out.push(&[Piece::Copy(&env.scratch)]);
-            body.pieces(|piece| conn.out.push(&[piece]));
-            write_pieces(env, conn, &[]);
-        }
-        if !conn.keep_alive {
-            conn.state = State::Closing;
-        }
+        write_answer(env, conn, &sub, &body, Caching::NoStore, &[], false);
     }
 
     /// Starts a stream: head, prelude, catch-up, then waits for events.
@@ -423,6 +374,55 @@ impl Worker {
             _ => return,
         }
         self.drive(key);
+    }
+}
+
+/// Writes a long-poll or poll answer, head and body: in one `writev` for the usual
+/// answer of one frame, copying nothing unless the socket leaves some of it waiting.
+fn write_answer(
+    env: &mut Env,
+    conn: &mut Conn,
+    sub: &Subscription,
+    body: &longpoll::Body,
+    caching: Caching,
+    extra: &[(&[u8], &[u8])],
+    head_only: bool,
+) {
+    env.scratch.clear();
+    let content_type = transport::content_type(sub.transport, sub.callback.is_some());
+    push_head(
+        env,
+        conn,
+        Status::Ok,
+        Some(content_type),
+        Framing::Length(body.len()),
+        caching,
+        extra,
+    );
+    match (head_only, body.frames.as_slice()) {
+        (true, _) => {
+            write_pieces(env, conn, &[Piece::Copy(&env.scratch)]);
+        }
+        (false, [frame]) if conn.out.is_empty() => {
+            let pieces = [
+                Piece::Copy(&env.scratch),
+                Piece::Copy(&body.open),
+                Piece::Share(frame),
+                Piece::Copy(body.close),
+            ];
+            write_pieces(env, conn, &pieces);
+        }
+        (false, _) => {
+            conn.out.push(&[Piece::Copy(&env.scratch)]);
+            body.pieces(|piece| conn.out.push(&[piece]));
+            write_pieces(env, conn, &[]);
+        }
+    }
+    if !head_only {
+        add(&env.loop_stats().events_delivered, body.frames.len() as u64);
+    }
+    if !conn.keep_alive {
+        conn.state = State::Closing;
     }
 }
 
