@@ -64,29 +64,23 @@ pub enum ReadOutcome {
 const READ_CHUNK: usize = 4096;
 
 /// Reads from `socket` into `input` until it would block, the peer closes, or `input`
-/// holds `limit` bytes.
-pub fn read_into(
-    socket: &mut TcpStream,
-    input: &mut Vec<u8>,
-    limit: usize,
-) -> io::Result<ReadOutcome> {
+/// holds `limit` bytes. Reads go through a buffer on the stack, so a connection that
+/// is only being watched for its close (a held subscriber) never grows a buffer.
+pub fn read_into(socket: &mut TcpStream, input: &mut Vec<u8>, limit: usize) -> io::Result<ReadOutcome> {
     let mut total = 0;
+    let mut chunk = [0u8; READ_CHUNK];
     loop {
-        let room = limit.saturating_sub(input.len());
+        let room = limit.saturating_sub(input.len()).min(READ_CHUNK);
         if room == 0 {
             return Ok(ReadOutcome::Data(total));
         }
-        let start = input.len();
-        input.resize(start + room.min(READ_CHUNK), 0);
-        let result = socket.read(&mut input[start..]);
-        let n = *result.as_ref().unwrap_or(&0);
-        input.truncate(start + n);
-        match result {
+        match socket.read(&mut chunk[..room]) {
             Ok(0) => return Ok(ReadOutcome::Closed(total)),
-            Ok(n) => total += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                return Ok(ReadOutcome::Drained(total))
+            Ok(n) => {
+                input.extend_from_slice(&chunk[..n]);
+                total += n;
             }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ReadOutcome::Drained(total)),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
