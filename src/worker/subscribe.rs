@@ -370,9 +370,17 @@ impl Worker {
                     return;
                 }
                 self.end_stream_if_due(key);
+                let conn = &self.conns[key];
+                if conn.state == State::Streaming && !conn.broken {
+                    // Still streaming: the frame went through `writev` already and
+                    // nothing else changed but its deadlines (no read needed).
+                    self.schedule(key);
+                    return;
+                }
             }
             _ => return,
         }
+        // Answered or ended: flush, then serve what the client pipelined behind it.
         self.drive(key);
     }
 }
