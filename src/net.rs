@@ -66,7 +66,11 @@ const READ_CHUNK: usize = 4096;
 /// Reads from `socket` into `input` until it would block, the peer closes, or `input`
 /// holds `limit` bytes. Reads go through a buffer on the stack, so a connection that
 /// is only being watched for its close (a held subscriber) never grows a buffer.
-pub fn read_into(socket: &mut TcpStream, input: &mut Vec<u8>, limit: usize) -> io::Result<ReadOutcome> {
+pub fn read_into(
+    socket: &mut TcpStream,
+    input: &mut Vec<u8>,
+    limit: usize,
+) -> io::Result<ReadOutcome> {
     let mut total = 0;
     let mut chunk = [0u8; READ_CHUNK];
     loop {
@@ -80,7 +84,9 @@ pub fn read_into(socket: &mut TcpStream, input: &mut Vec<u8>, limit: usize) -> i
                 input.extend_from_slice(&chunk[..n]);
                 total += n;
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ReadOutcome::Drained(total)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                return Ok(ReadOutcome::Drained(total))
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }

@@ -109,6 +109,7 @@ fn a_cursor_older_than_history_gets_a_gap_and_zero_never_does() {
     let mut stream = server.client();
     stream.get("/sub/g?t=stream&since=1");
     stream.head();
+    stream.prelude("stream");
     assert_eq!(stream.chunk_text(), "{\"ch\":\"g\",\"gap\":[2,7]}\n");
     assert_eq!(stream.chunk_text(), format!("{}\n", frame("g", 8, "m8")));
 }
@@ -130,6 +131,7 @@ fn a_cursor_ahead_gets_a_reset_at_once_on_every_transport() {
     let mut stream = server.client();
     stream.get("/sub/r?t=stream&since=50");
     stream.head();
+    stream.prelude("stream");
     assert_eq!(stream.chunk_text(), "{\"ch\":\"r\",\"reset\":1}\n");
     let mut sse = server.client();
     sse.get("/sub/r,unknown?t=sse&since=50,7");
@@ -146,7 +148,7 @@ fn a_cursor_ahead_gets_a_reset_at_once_on_every_transport() {
     let mut iframe = server.client();
     iframe.get("/sub/r?t=iframe&callback=f&since=9");
     iframe.head();
-    iframe.chunk();
+    iframe.prelude("iframe");
     assert_eq!(
         iframe.chunk_text(),
         "<script>f({\"ch\":\"r\",\"reset\":1});</script>\n"
@@ -163,6 +165,7 @@ fn close_reaches_subscribers_and_ends_their_streams() {
     let mut stream = server.client();
     stream.get("/sub/end?t=stream");
     stream.head();
+    stream.prelude("stream");
     let mut held = server.client();
     held.get("/sub/end?t=longpoll");
     server.wait_counter("subscribers", 2);
@@ -215,6 +218,7 @@ fn a_multiplexed_stream_ends_when_every_channel_is_closed() {
     let mut stream = server.client();
     stream.get("/sub/x,y?t=stream");
     stream.head();
+    stream.prelude("stream");
     server.close_channel("x");
     assert_eq!(
         stream.chunk_text(),
@@ -274,6 +278,7 @@ fn streams_end_after_max_age() {
     let mut client = server.client();
     client.get("/sub/age?t=stream");
     client.head();
+    client.prelude("stream");
     assert_eq!(client.chunk(), None, "the stream ended by itself");
     // The connection is still usable for the resume.
     server.publish_ok("age", "later");
@@ -291,6 +296,7 @@ fn an_event_published_while_catching_up_is_delivered_once() {
     let mut client = Client::connect(server.sub);
     client.get("/sub/cu?t=stream&since=0");
     client.head();
+    client.prelude("stream");
     server.publish_ok("cu", "live one");
     let mut ids = Vec::new();
     while ids.len() < 31 {

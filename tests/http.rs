@@ -65,6 +65,11 @@ fn http10_is_served_and_streams_end_by_closing() {
     assert_eq!(head.header("Connection"), Some("close"));
     assert_eq!(
         stream.read_through(b"\n"),
+        b"{\"hb\":1}\n",
+        "bare, not chunked"
+    );
+    assert_eq!(
+        stream.read_through(b"\n"),
         b"{\"ch\":\"old\",\"id\":1,\"data\":\"x\"}\n"
     );
     server.close_channel("old");

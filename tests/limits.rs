@@ -129,6 +129,7 @@ fn a_subscriber_that_never_reads_is_dropped_over_max_pending() {
     let mut reader = server.client();
     reader.get("/sub/flood?t=stream");
     reader.head();
+    reader.prelude("stream");
     server.wait_counter("subscribers", 2);
     let body = "z".repeat(60_000);
     let mut published = 0;

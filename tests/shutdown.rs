@@ -13,6 +13,7 @@ fn stop_with(signal: i32) {
     let mut stream = Client::connect(halley.sub);
     stream.get("/sub/s?t=stream");
     stream.head();
+    stream.prelude("stream");
     let mut sse = Client::connect(halley.sub);
     sse.get("/sub/s?t=sse");
     sse.head();

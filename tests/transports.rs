@@ -131,6 +131,11 @@ fn stream_sends_one_chunked_line_per_frame() {
     assert_eq!(head.header("Transfer-Encoding"), Some("chunked"));
     assert_eq!(head.header("X-Accel-Buffering"), Some("no"));
     assert_eq!(head.header("Cache-Control"), Some("no-cache, no-store"));
+    assert_eq!(
+        client.chunk_text(),
+        "{\"hb\":1}\n",
+        "a stream starts with a heartbeat"
+    );
     for (id, body) in [(1, "first"), (2, "second")] {
         server.publish_ok("s", body);
         assert_eq!(client.chunk_text(), format!("{}\n", frame("s", id, body)));
@@ -182,6 +187,10 @@ fn iframe_sends_padding_then_script_calls() {
         prelude.len() >= 1024 && prelude.starts_with("<!DOCTYPE html>"),
         "{prelude}"
     );
+    assert_eq!(
+        client.chunk_text(),
+        "<script>parent.halley.push({\"hb\":1});</script>\n"
+    );
     server.publish_ok("f", "x");
     assert_eq!(
         client.chunk_text(),
@@ -198,7 +207,7 @@ fn payloads_cannot_end_the_script_element() {
     let mut client = server.client();
     client.get("/sub/f?t=iframe&callback=cb");
     client.head();
-    client.chunk();
+    client.prelude("iframe");
     let hostile = "</script><script>alert(1)</script><!--\u{2028}";
     server.publish_ok("f", hostile);
     let chunk = client.chunk_text();
@@ -219,7 +228,12 @@ fn heartbeats_on_idle_streams() {
     let mut stream = server.client();
     stream.get("/sub/h?t=stream");
     stream.head();
-    assert_eq!(stream.chunk_text(), "{\"hb\":1}\n");
+    stream.prelude("stream");
+    assert_eq!(
+        stream.chunk_text(),
+        "{\"hb\":1}\n",
+        "and after --heartbeat of silence"
+    );
     let mut sse = server.client();
     sse.get("/sub/h?t=sse");
     sse.head();
@@ -228,7 +242,7 @@ fn heartbeats_on_idle_streams() {
     let mut iframe = server.client();
     iframe.get("/sub/h?t=iframe&callback=f");
     iframe.head();
-    iframe.chunk();
+    iframe.prelude("iframe");
     assert_eq!(iframe.chunk_text(), "<script>f({\"hb\":1});</script>\n");
 }
 
@@ -245,9 +259,7 @@ fn one_publish_reaches_every_transport_on_both_loops() {
             let mut client = server.client();
             client.get(path);
             client.head();
-            if !path.contains("t=stream") {
-                client.chunk();
-            }
+            client.prelude(path.split("t=").nth(1).unwrap().split('&').next().unwrap());
             clients.push(client);
         }
     }

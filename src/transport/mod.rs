@@ -36,12 +36,20 @@ pub fn encode_stream_frame(
     }
 }
 
-/// Appends what a stream sends right after its response head.
+/// Appends what a stream sends right after its response head. Every stream says
+/// something at once, so a client can tell within a moment that bytes reach it (a
+/// proxy that buffers responses shows up as silence): SSE its `retry:` line, `stream`
+/// and `iframe` a heartbeat frame (after the padding, for `iframe`).
 pub fn push_prelude(sub: &Subscription, chunked: bool, retry_ms: u64, out: &mut Vec<u8>) {
     match sub.transport {
         Transport::Sse => sse::push_prelude(retry_ms, chunked, out),
-        Transport::Iframe => iframe::push_prelude(chunked, out),
-        _ => {}
+        Transport::Iframe => {
+            iframe::push_prelude(chunked, out);
+            let callback = sub.callback.as_deref().unwrap_or("");
+            let call = format!("<script>{callback}({{\"hb\":1}});</script>\n");
+            push_chunk(out, call.as_bytes(), chunked);
+        }
+        _ => push_chunk(out, b"{\"hb\":1}\n", chunked),
     }
 }
 

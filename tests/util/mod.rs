@@ -334,6 +334,29 @@ impl Client {
         Some(data)
     }
 
+    /// Reads what a stream sends right after its head, checking it: SSE's `retry:`
+    /// line; the heartbeat that `stream` starts with; the forever frame's padded
+    /// document start and its heartbeat call.
+    pub fn prelude(&mut self, transport: &str) {
+        match transport {
+            "sse" => assert_eq!(self.chunk_text(), "retry: 2000\n\n"),
+            "stream" => assert_eq!(self.chunk_text(), "{\"hb\":1}\n"),
+            "iframe" => {
+                let start = self.chunk_text();
+                assert!(
+                    start.starts_with("<!DOCTYPE html>") && start.len() > 1024,
+                    "{start}"
+                );
+                let call = self.chunk_text();
+                assert!(
+                    call.starts_with("<script>") && call.ends_with("({\"hb\":1});</script>\n"),
+                    "{call}"
+                );
+            }
+            other => panic!("no prelude for {other}"),
+        }
+    }
+
     /// Reads one chunk and returns it as text.
     pub fn chunk_text(&mut self) -> String {
         String::from_utf8(self.chunk().expect("a chunk, not the end")).unwrap()
