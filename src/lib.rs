@@ -27,11 +27,13 @@
 //! - [`http`]: request heads and their limits, targets, response heads, chunked
 //!   bodies, and the write queue of shared `Bytes` flushed with `writev`.
 //! - [`stats`]: per-loop counters and their `/stats` and `/metrics` renderings.
+//! - [`assets`]: the client library and the pages, built into the binary.
 //! - [`config`], [`cli`], [`units`], [`json`]: settings, flags, `500ms`/`64KiB`
 //!   parsing, and script-safe JSON strings.
 
 pub mod admin;
 pub mod admission;
+pub mod assets;
 pub mod bus;
 pub mod channel;
 pub mod cli;

@@ -149,7 +149,22 @@ fn unknown_paths_methods_and_bodies() {
     assert_eq!(server.get("/nope").status, 404);
     let page = server.get("/");
     assert_eq!(page.status, 200);
-    assert!(page.text().contains("EventSource"));
+    assert!(page.text().contains("<script src=\"/halley.js\"></script>"));
+    let client = server.get("/halley.js");
+    assert_eq!(
+        client.header("Content-Type"),
+        Some("application/javascript; charset=utf-8")
+    );
+    assert!(client.text().contains("root.Halley = Halley"));
+    let module = server.get("/halley.mjs");
+    assert!(module
+        .text()
+        .ends_with("\nexport default globalThis.Halley;\n"));
+    assert!(server.get("/chat").text().contains("chat.lobby"));
+    assert!(server
+        .get("/halley.d.ts")
+        .text()
+        .contains("export function subscribe"));
     let mut client = server.client();
     let post = client.exchange(b"POST /sub/x HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc");
     assert_eq!(post.status, 405);

@@ -9,9 +9,6 @@ use crate::stats::bump;
 /// How long `GET /channels/{name}` waits for the loops to count their subscribers.
 const COUNT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// The publisher's console served at `/`.
-const CONSOLE_PAGE: &[u8] = include_bytes!("../pages/console.html");
-
 const JSON: &[u8] = b"application/json";
 const TEXT: &[u8] = b"text/plain; charset=utf-8";
 
@@ -69,7 +66,7 @@ impl Admin {
                 key,
                 Status::Ok,
                 b"text/html; charset=utf-8",
-                CONSOLE_PAGE,
+                crate::assets::CONSOLE.body,
                 keep_alive,
             ),
             (_, "pub" | "close", Some(_))

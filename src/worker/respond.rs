@@ -4,13 +4,11 @@
 use super::conn::{Conn, Cors, State};
 use super::Env;
 use super::Worker;
+use crate::assets;
 use crate::config::AllowOrigin;
 use crate::http::request::RequestHead;
 use crate::http::{response, target, BodyLength, Method, Piece, Status};
 use crate::stats::bump;
-
-/// The demo page served at `/` (a live view of channel `live`).
-const DEMO_PAGE: &[u8] = include_bytes!("../pages/demo.html");
 
 /// How the body of an answer is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,13 +69,14 @@ impl Worker {
             self.respond_preflight(key);
             return;
         }
-        if path == "/" || path == "/index.html" {
+        if let Some(file) = assets::subscriber_file(path) {
+            let caching: &[(&[u8], &[u8])] = &[(b"Cache-Control", b"no-cache")];
             self.respond(
                 key,
                 Status::Ok,
-                b"text/html; charset=utf-8",
-                DEMO_PAGE,
-                &[],
+                file.content_type,
+                file.body,
+                caching,
                 head_only,
             );
         } else if let Some(channels) = path.strip_prefix("/sub/") {

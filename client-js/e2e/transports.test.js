@@ -1,0 +1,55 @@
+// Every transport, in headless Chromium against the real server: messages arrive in
+// order, exactly once; a closed channel stops the client.
+"use strict";
+const { test, before, after } = require("node:test");
+const assert = require("node:assert/strict");
+const h = require("./harness");
+
+let server, browser;
+before(async () => {
+  server = await h.startHalley(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]);
+  browser = await h.launch();
+});
+after(async () => {
+  await browser.close();
+  await server.stop();
+});
+
+for (const transport of ["sse", "stream", "iframe", "longpoll", "poll"]) {
+  test(`${transport}: messages arrive in order, once each`, async () => {
+    const channel = "e2e." + transport;
+    await h.publish(server, channel, "before the page");
+    const context = await browser.newContext();
+    const page = await h.openPage(context, server.sub, server.sub,
+      h.subscribeScript("", channel, { transport, since: 0, share: false, pollInterval: 200 }));
+    await h.waitFor(() => page.evaluate(() => window.received.length === 1), "the retained message");
+    for (let i = 1; i <= 5; i++) await h.publish(server, channel, "m" + i);
+    await h.waitFor(() => page.evaluate(() => window.received.length >= 6), "six messages");
+    const received = await page.evaluate(() => window.received);
+    assert.deepEqual(received, [
+      `${channel}:1:before the page`,
+      ...[1, 2, 3, 4, 5].map((i) => `${channel}:${i + 1}:m${i}`)
+    ]);
+    assert.equal(await page.evaluate(() => window.sub.transport), transport);
+    await context.close();
+  });
+}
+
+test("a closed channel ends the subscription and its requests", async () => {
+  const context = await browser.newContext();
+  const page = await h.openPage(context, server.sub, server.sub,
+    h.subscribeScript("", ["e2e.close", "e2e.open"], { transport: "longpoll", share: false }));
+  await h.waitFor(async () => (await h.channelInfo(server, "e2e.open"))?.subscribers === 1 || null, "held poll")
+    .catch(() => {});
+  await h.publish(server, "e2e.open", "x");
+  await h.waitFor(() => page.evaluate(() => window.received.length === 1), "a message");
+  await h.closeChannel(server, "e2e.close");
+  await h.waitFor(() => page.evaluate(() => window.events.some((e) => e.startsWith("closed:"))), "closed event");
+  assert.equal(await page.evaluate(() => window.sub.state), "live", "one channel is still open");
+  await h.closeChannel(server, "e2e.open");
+  await h.waitFor(() => page.evaluate(() => window.sub.state === "ended"), "the end");
+  const events = await page.evaluate(() => window.events);
+  assert.ok(events.some((e) => e.startsWith("end:")), events.join());
+  await h.waitFor(async () => (await h.channelInfo(server, "e2e.open")).subscribers === 0, "no request left");
+  await context.close();
+});
