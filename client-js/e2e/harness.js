@@ -87,21 +87,51 @@ function launch() {
   });
 }
 
-/** A test page served from `origin` (so it is same-origin with that server): it
- * loads the client from `server` and runs `script`. */
-async function openPage(context, origin, clientFrom, script) {
-  const page = await context.newPage();
-  const url = `${origin}/__test_${Math.random().toString(36).slice(2)}.html`;
-  await page.route(url, (route) => route.fulfill({
-    contentType: "text/html",
-    body: `<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>
+function pageHtml(clientFrom, script) {
+  return `<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>
 <span id="indicator"></span><ol id="log"></ol>
 <script src="${clientFrom}/halley.js"></script>
 <script>
 window.received = []; window.statuses = []; window.events = [];
 ${script}
-</script></body></html>`
-  }));
+</script></body></html>`;
+}
+
+let pageServer = null;
+const pages = new Map();
+/** A loopback HTTP server for test pages of their own origin. (A page that Playwright
+ * fulfils itself has no address, so Chromium's Local Network Access counts it public
+ * and bars it from loopback servers other than its own origin.) */
+function pageOrigin() {
+  if (!pageServer) {
+    pageServer = new Promise((resolve) => {
+      const server = http.createServer((req, res) => {
+        const html = pages.get(req.url);
+        res.writeHead(html ? 200 : 404, { "Content-Type": "text/html; charset=utf-8" });
+        res.end(html || "no such page");
+      });
+      server.unref();
+      server.listen(0, "127.0.0.1", () => resolve("http://127.0.0.1:" + server.address().port));
+    });
+  }
+  return pageServer;
+}
+
+/** Opens a test page that loads the client from `clientFrom` and runs `script`. With
+ * `origin`, the page is served on that origin (same-origin with that server, which
+ * the forever frame needs); without, from the harness's own loopback page server. */
+async function openPage(context, origin, clientFrom, script) {
+  const page = await context.newPage();
+  const id = `/__test_${Math.random().toString(36).slice(2)}.html`;
+  const html = pageHtml(clientFrom, script);
+  let url;
+  if (origin) {
+    url = origin + id;
+    await page.route(url, (route) => route.fulfill({ contentType: "text/html", body: html }));
+  } else {
+    pages.set(id, html);
+    url = (await pageOrigin()) + id;
+  }
   await page.goto(url);
   return page;
 }

@@ -1,0 +1,52 @@
+// One connection per browser: three tabs of one origin share the leader tab's
+// connection, all show every message, and another tab takes over when the leader
+// closes.
+"use strict";
+const { test, before, after } = require("node:test");
+const assert = require("node:assert/strict");
+const h = require("./harness");
+
+let server, browser;
+before(async () => {
+  server = await h.startHalley(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]);
+  browser = await h.launch();
+});
+after(async () => {
+  await browser.close();
+  await server.stop();
+});
+
+const subscribers = async () => (await h.channelInfo(server, "tabs"))?.subscribers;
+const messages = (page) => page.evaluate(() => window.received.map((r) => r.split(":")[2]));
+
+test("three tabs hold one connection and all show every message, also after the leader leaves", async () => {
+  const context = await browser.newContext();
+  const script = h.subscribeScript("", "tabs", { transport: "sse", since: 0, minDelay: 100 });
+  const tabs = [];
+  for (let i = 0; i < 3; i++) tabs.push(await h.openPage(context, server.sub, server.sub, script));
+  await h.waitFor(async () => {
+    const states = await Promise.all(tabs.map((t) => t.evaluate(() => window.sub.state)));
+    return states.every((s) => s === "live");
+  }, "every tab live");
+  await h.publish(server, "tabs", "one");
+  for (const tab of tabs) await h.waitFor(async () => (await messages(tab)).length === 1, "one in each tab");
+  assert.equal(await subscribers(), 1, "one connection for three tabs");
+  const leaders = await Promise.all(tabs.map((t) => t.evaluate(() => !!window.sub.leading)));
+  assert.equal(leaders.filter(Boolean).length, 1, `one leader: ${leaders}`);
+
+  const leader = tabs[leaders.indexOf(true)];
+  const others = tabs.filter((t) => t !== leader);
+  await leader.close();
+  await h.waitFor(async () => {
+    const now = await Promise.all(others.map((t) => t.evaluate(() => !!window.sub.leading)));
+    return now.filter(Boolean).length === 1;
+  }, "a new leader");
+  await h.publish(server, "tabs", "two");
+  await h.publish(server, "tabs", "three");
+  for (const tab of others) {
+    await h.waitFor(async () => (await messages(tab)).length === 3, "three in each tab");
+    assert.deepEqual(await messages(tab), ["one", "two", "three"]);
+  }
+  await h.waitFor(async () => (await subscribers()) === 1, "still one connection");
+  await context.close();
+});
