@@ -53,3 +53,23 @@ test("a closed channel ends the subscription and its requests", async () => {
   await h.waitFor(async () => (await h.channelInfo(server, "e2e.open")).subscribers === 0, "no request left");
   await context.close();
 });
+
+test("the client loads as an ES module too", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const url = server.sub + "/__module_test.html";
+  await page.route(url, (route) => route.fulfill({
+    contentType: "text/html",
+    body: `<!DOCTYPE html><body><script type="module">
+      import Halley from "/halley.mjs";
+      window.received = [];
+      Halley.subscribe("", "e2e.module", { since: 0, share: false })
+        .on("message", (m) => window.received.push(m.data));
+    </script></body>`
+  }));
+  await page.goto(url);
+  await h.publish(server, "e2e.module", "from a module");
+  await h.waitFor(() => page.evaluate(() => window.received.length === 1), "a message");
+  assert.deepEqual(await page.evaluate(() => window.received), ["from a module"]);
+  await context.close();
+});
