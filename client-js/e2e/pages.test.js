@@ -100,3 +100,21 @@ test("the indicator shows connecting, live, flashes, countdowns, backing off, fa
   await context.close();
   await own.stop();
 });
+
+test("the README's five lines put Halley on a page", async () => {
+  const readme = require("node:fs").readFileSync(path.join(h.ROOT, "README.md"), "utf8");
+  const section = readme.split("## Halley on a page, in five lines")[1];
+  const snippet = /```html\n([\s\S]*?)```/.exec(section)[1];
+  assert.equal(snippet.trimEnd().split("\n").length, 5, snippet);
+  // A server of its own: the first test closed `live` on the shared one.
+  const server = await h.startHalley(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]);
+  const context = await browser.newContext();
+  const page = await h.openPage(context, null, server.sub,
+    // `<\/` keeps the snippet's `</script>` from ending this inline script early.
+    `document.write(${JSON.stringify(snippet.replaceAll("http://localhost:8080", server.sub)).replaceAll("</", "<\\/")});`);
+  await h.publish(server, "live", "from the README");
+  await h.waitFor(() => page.evaluate(() =>
+    [...document.querySelectorAll("#entries li")].some((li) => li.textContent === "from the README")), "the entry");
+  await context.close();
+  await server.stop();
+});
