@@ -292,11 +292,10 @@
     _connect: function () {
       this._stop();
       if (this.state === "ended") return;
-      var self = this, t = this.transport, known = this.cursors.known();
+      var self = this, t = this.transport;
       // A stream cannot say where it starts: learn unknown cursors with one poll.
-      if (!known && STREAMS[t]) t = "poll";
-      var query = "?t=" + t + (known ? "&since=" + this.cursors : "");
-      var url = this.url + "/sub/" + this.channels.map(encodeURIComponent).join(",") + query;
+      if (!this.cursors.known() && STREAMS[t]) t = "poll";
+      var url = this._url(t);
       var gotBytes = false, over = false;
       if (this.state !== "live") this._status("connecting");
       this.emit("request", t);
@@ -334,6 +333,33 @@
           self._fallback();
         }, this.options.probeTimeout);
       }
+    },
+
+    _url: function (t) {
+      return this.url + "/sub/" + this.channels.map(encodeURIComponent).join(",") + "?t=" + t +
+        (this.cursors.known() ? "&since=" + this.cursors : "");
+    },
+
+    /** A follower tab behind the leader's cursor (it opened later, with `since`)
+     * fetches what it lacks with one poll; frames the leader passes on meanwhile wait
+     * until that is in, so none is taken for a hole. */
+    _catchUp: function (leaderCursor) {
+      var self = this, mine = this.cursors, theirs = String(leaderCursor).split(",");
+      if (!mine.known()) return mine.learn(leaderCursor);
+      var behind = mine.channels.some(function (c, i) { return +theirs[i] > mine.ids[c]; });
+      if (!behind) return;
+      this.waiting = [];
+      function finish() {
+        var frames = self.waiting || [];
+        self.waiting = null;
+        frames.forEach(function (f) { self._frame(f, true); });
+      }
+      transports.poll({
+        cursors: { known: function () { return false; } },
+        bytes: function () {}, retry: function () {}, cursor: function () {},
+        frame: function (f) { self._frame(f, true); },
+        done: finish, fail: finish
+      }, this._url("poll"));
     },
 
     _nextPoll: function () {
@@ -405,8 +431,14 @@
           if (m.hello) self.channel.postMessage({ cursor: self.cursors.toString(), status: self.state, transport: self.transport });
           return;
         }
-        if (m.cursor) self.cursors.learn(m.cursor);
-        if (m.frame) self._frame(m.frame, true);
+        if (m.cursor && !self.caughtUp) {
+          self.caughtUp = true;
+          self._catchUp(m.cursor);
+        }
+        if (m.frame) {
+          if (self.waiting) self.waiting.push(m.frame);
+          else self._frame(m.frame, true);
+        }
         if (m.status && self.state !== "ended") {
           self.transport = m.transport;
           self.state = m.status;

@@ -50,3 +50,22 @@ test("three tabs hold one connection and all show every message, also after the 
   await h.waitFor(async () => (await subscribers()) === 1, "still one connection");
   await context.close();
 });
+
+test("a tab opened later catches up on what it missed, without a connection of its own", async () => {
+  const context = await browser.newContext();
+  const script = h.subscribeScript("", "tabs.late", { transport: "sse", since: 0 });
+  const first = await h.openPage(context, server.sub, server.sub, script);
+  await h.waitFor(() => first.evaluate(() => window.sub.state === "live"), "the first tab live");
+  for (const body of ["a", "b", "c"]) await h.publish(server, "tabs.late", body);
+  await h.waitFor(async () => (await messages(first)).length === 3, "three in the first tab");
+  const late = await h.openPage(context, server.sub, server.sub, script);
+  await h.waitFor(async () => (await messages(late)).length === 3, "the late tab caught up");
+  await h.publish(server, "tabs.late", "d");
+  for (const tab of [first, late]) {
+    await h.waitFor(async () => (await messages(tab)).length === 4, "four in each tab");
+    assert.deepEqual(await messages(tab), ["a", "b", "c", "d"]);
+  }
+  assert.equal(await late.evaluate(() => !!window.sub.leading), false, "the late tab follows");
+  assert.equal((await h.channelInfo(server, "tabs.late")).subscribers, 1);
+  await context.close();
+});
