@@ -1,0 +1,46 @@
+//! A backend for Pushpin, the peer that needs one: Pushpin forwards each subscriber's
+//! request here and holds the connection as this answer tells it (GRIP): a stream on
+//! the channel named by the path's last segment. Messages are then published to
+//! Pushpin's own publish endpoint.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+
+/// Serves until killed, one thread per connection (Pushpin keeps a few open).
+pub fn serve(listen: &str) -> std::io::Result<()> {
+    let listener = TcpListener::bind(listen)?;
+    eprintln!("grip-origin: listening on {}", listener.local_addr()?);
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stream.try_clone()?);
+            let mut writer = stream;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line)? == 0 {
+                    return Ok::<(), std::io::Error>(());
+                }
+                let path = line.split(' ').nth(1).unwrap_or("/").to_string();
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header)? == 0 || header == "\r\n" {
+                        break;
+                    }
+                }
+                let channel = path
+                    .split('?')
+                    .next()
+                    .unwrap_or("")
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("lt0")
+                    .to_string();
+                write!(
+                    writer,
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nGrip-Hold: stream\r\nGrip-Channel: {channel}\r\nContent-Length: 0\r\n\r\n"
+                )?;
+            }
+        });
+    }
+    Ok(())
+}

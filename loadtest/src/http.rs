@@ -1,0 +1,124 @@
+//! Just enough HTTP/1.1 to tell where an answer ends: the status, and the body by
+//! `Content-Length`, chunked framing, or no body (`204`, `304`).
+
+/// What is known of an answer from the bytes received so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// Not all of it has arrived.
+    Partial,
+    /// Complete: its status and how many bytes it took.
+    Complete { status: u16, len: usize },
+    /// Not HTTP.
+    Invalid,
+}
+
+/// Looks at the answer at the start of `buf`.
+pub fn answer(buf: &[u8]) -> Answer {
+    let Some(head_end) = find(buf, b"\r\n\r\n") else {
+        return Answer::Partial;
+    };
+    let head = &buf[..head_end];
+    let Some(status) = status(head) else {
+        return Answer::Invalid;
+    };
+    let body = head_end + 4;
+    if status == 204 || status == 304 || (100..200).contains(&status) {
+        return Answer::Complete { status, len: body };
+    }
+    if let Some(len) = header(head, b"content-length")
+        .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<usize>().ok())
+    {
+        return if buf.len() >= body + len {
+            Answer::Complete {
+                status,
+                len: body + len,
+            }
+        } else {
+            Answer::Partial
+        };
+    }
+    if header(head, b"transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case(b"chunked")) {
+        return match find(&buf[body..], b"0\r\n\r\n") {
+            Some(end) if end == 0 || buf[body + end - 1] == b'\n' => Answer::Complete {
+                status,
+                len: body + end + 5,
+            },
+            _ => Answer::Partial,
+        };
+    }
+    Answer::Partial
+}
+
+/// The status code of a head.
+pub fn status(head: &[u8]) -> Option<u16> {
+    let line = head.split(|&b| b == b'\n').next()?;
+    let code = line.split(|&b| b == b' ').nth(1)?;
+    std::str::from_utf8(code).ok()?.trim().parse().ok()
+}
+
+fn header<'a>(head: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    head.split(|&b| b == b'\n').skip(1).find_map(|line| {
+        let colon = line.iter().position(|&b| b == b':')?;
+        line[..colon]
+            .eq_ignore_ascii_case(name)
+            .then(|| trim(&line[colon + 1..]))
+    })
+}
+
+fn trim(v: &[u8]) -> &[u8] {
+    let start = v
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(v.len());
+    let end = v
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |i| i + 1);
+    &v[start..end]
+}
+
+/// Where `needle` first occurs in `haystack`.
+pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers() {
+        assert_eq!(
+            answer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"),
+            Answer::Complete {
+                status: 200,
+                len: 40
+            }
+        );
+        assert_eq!(
+            answer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nh"),
+            Answer::Partial
+        );
+        assert_eq!(
+            answer(b"HTTP/1.1 304 Not Modified\r\nETag: \"1\"\r\n\r\n"),
+            Answer::Complete {
+                status: 304,
+                len: 40
+            }
+        );
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n";
+        assert_eq!(
+            answer(chunked),
+            Answer::Complete {
+                status: 200,
+                len: chunked.len()
+            }
+        );
+        assert_eq!(answer(&chunked[..chunked.len() - 1]), Answer::Partial);
+        assert_eq!(
+            answer(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Answer::Partial
+        );
+        assert_eq!(answer(b"garbage\r\n\r\n"), Answer::Invalid);
+    }
+}

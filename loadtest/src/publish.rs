@@ -1,0 +1,77 @@
+//! The publisher: one kept-alive connection, a POST per message, timed from sending
+//! to the whole answer.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use crate::http::{answer, Answer};
+use crate::target::{monotonic_ns, Target};
+
+pub struct Publisher {
+    target: Target,
+    stream: TcpStream,
+}
+
+impl Publisher {
+    pub fn connect(target: &Target) -> Result<Publisher, String> {
+        let stream = TcpStream::connect_timeout(&target.addr, Duration::from_secs(5))
+            .map_err(|e| format!("publisher: {e}"))?;
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(|e| e.to_string())?;
+        Ok(Publisher {
+            target: target.clone(),
+            stream,
+        })
+    }
+
+    /// Publishes `payload` to `channel` with the body template; returns the
+    /// microseconds the answer took, or an error for anything but a 2xx.
+    pub fn publish(
+        &mut self,
+        channel: &str,
+        body_template: &str,
+        payload: &str,
+    ) -> Result<u64, String> {
+        let body = body_template
+            .replace("{payload}", payload)
+            .replace("{channel}", channel);
+        let request = format!(
+            "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+            self.target.path_for(channel),
+            self.target.host,
+            body.len()
+        );
+        let started = monotonic_ns();
+        if self.stream.write_all(request.as_bytes()).is_err() {
+            *self = Publisher::connect(&self.target)?;
+            self.stream
+                .write_all(request.as_bytes())
+                .map_err(|e| e.to_string())?;
+        }
+        let mut input = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match answer(&input) {
+                Answer::Complete { status, .. } if (200..300).contains(&status) => {
+                    return Ok((monotonic_ns() - started) / 1000)
+                }
+                Answer::Complete { status, .. } => {
+                    return Err(format!("publish answered {status}"))
+                }
+                Answer::Invalid => return Err("publish: not HTTP".into()),
+                Answer::Partial => {}
+            }
+            let n = self
+                .stream
+                .read(&mut buf)
+                .map_err(|e| format!("publish: {e}"))?;
+            if n == 0 {
+                return Err("publish: closed".into());
+            }
+            input.extend_from_slice(&buf[..n]);
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! Held subscribers: `count` connections that each send one request and then read
+//! for as long as they live, finding the messages a publisher stamped in whatever
+//! framing the server uses (SSE, NDJSON, a forever frame, Nchan's or Pushpin's): each
+//! message carries `lt:SEQ:NANOS;`, its number and the monotonic time it was published.
+
+use std::io::{ErrorKind, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use mio::{Events, Interest, Poll, Token};
+
+use crate::target::{channel_name, monotonic_ns, Sources, Target};
+
+/// What a subscriber process holds.
+#[derive(Debug, Clone)]
+pub struct SubscriberSpec {
+    pub target: Target,
+    pub channels: usize,
+    pub count: usize,
+    pub offset: usize,
+    pub sources: usize,
+    /// Messages each subscriber should get (it stops once every one has them all).
+    pub messages: usize,
+    /// Count a subscriber as in place once its request is sent (long-polls answer only
+    /// when there is something), not when its answer's head arrives.
+    pub ready_on_send: bool,
+    pub extra_headers: String,
+}
+
+/// What it saw.
+#[derive(Debug)]
+pub struct SubscriberResult {
+    pub opened: u64,
+    pub failed: u64,
+    /// Messages received, over all subscribers, once each.
+    pub received: u64,
+    pub duplicates: u64,
+    pub out_of_order: u64,
+    /// Microseconds from publishing to arrival.
+    pub latency: Histogram<u64>,
+}
+
+struct Sub {
+    socket: mio::net::TcpStream,
+    request: Vec<u8>,
+    written: usize,
+    head_seen: bool,
+    /// Bytes of a marker cut by a read boundary.
+    carry: Vec<u8>,
+    last_seq: u64,
+    seen: Vec<u64>,
+    got: usize,
+}
+
+/// A marker found in a subscriber's bytes.
+fn markers(data: &[u8], mut found: impl FnMut(u64, u64)) -> usize {
+    // Returns how many bytes at the end may start a marker not complete yet.
+    let mut at = 0;
+    while let Some(pos) = crate::http::find(&data[at..], b"lt:") {
+        let start = at + pos;
+        let rest = &data[start + 3..];
+        let Some(end) = rest.iter().position(|&b| b == b';') else {
+            return data.len() - start;
+        };
+        let text = std::str::from_utf8(&rest[..end]).unwrap_or("");
+        if let Some((seq, ns)) = text.split_once(':') {
+            if let (Ok(seq), Ok(ns)) = (seq.parse(), ns.parse()) {
+                found(seq, ns);
+            }
+        }
+        at = start + 3 + end;
+    }
+    data.len().saturating_sub(at).min(2)
+}
+
+/// Holds the subscribers; calls `ready` once every one is in place; returns when all
+/// have every message, when `stop` is set, or at `deadline`.
+pub fn run(
+    spec: &SubscriberSpec,
+    stop: &AtomicBool,
+    deadline: Duration,
+    ready: impl FnOnce(),
+) -> std::io::Result<SubscriberResult> {
+    let mut poll = Poll::new()?;
+    let mut events = Events::with_capacity(1024);
+    let mut sources = Sources::new(&spec.target.addr, spec.sources, spec.offset);
+    let mut subs: slab::Slab<Sub> = slab::Slab::with_capacity(spec.count);
+    let mut result = SubscriberResult {
+        opened: 0,
+        failed: 0,
+        received: 0,
+        duplicates: 0,
+        out_of_order: 0,
+        latency: Histogram::new_with_bounds(1, 120_000_000, 3).expect("bounds"),
+    };
+    let words = spec.messages.div_ceil(64).max(1);
+    for i in 0..spec.count {
+        let channel = channel_name(spec.offset + i, spec.channels);
+        match sources.connect(spec.target.addr) {
+            Ok(mut socket) => {
+                let entry = subs.vacant_entry();
+                poll.registry().register(
+                    &mut socket,
+                    Token(entry.key()),
+                    Interest::READABLE | Interest::WRITABLE,
+                )?;
+                entry.insert(Sub {
+                    socket,
+                    request: spec.target.get(&channel, true, &spec.extra_headers),
+                    written: 0,
+                    head_seen: false,
+                    carry: Vec::new(),
+                    last_seq: 0,
+                    seen: vec![0; words],
+                    got: 0,
+                });
+            }
+            Err(_) => result.failed += 1,
+        }
+    }
+    let mut ready = Some(ready);
+    let mut complete = 0usize;
+    let mut buf = vec![0u8; 64 * 1024];
+    let end = Instant::now() + deadline;
+    while Instant::now() < end && !stop.load(Ordering::Relaxed) {
+        if ready.is_some() && result.opened + result.failed >= spec.count as u64 {
+            (ready.take().expect("checked"))();
+        }
+        if spec.messages > 0 && complete + result.failed as usize >= spec.count {
+            break;
+        }
+        poll.poll(&mut events, Some(Duration::from_millis(50)))?;
+        for event in events.iter() {
+            let key = event.token().0;
+            let Some(sub) = subs.get_mut(key) else {
+                continue;
+            };
+            let mut closed = false;
+            if sub.written < sub.request.len() {
+                match sub.socket.write(&sub.request[sub.written..]) {
+                    Ok(n) => {
+                        sub.written += n;
+                        if sub.written == sub.request.len() && spec.ready_on_send {
+                            result.opened += 1;
+                        }
+                    }
+                    Err(e)
+                        if e.kind() == ErrorKind::WouldBlock
+                            || e.kind() == ErrorKind::NotConnected => {}
+                    Err(_) => closed = true,
+                }
+            }
+            loop {
+                match sub.socket.read(&mut buf) {
+                    Ok(0) => {
+                        closed = true;
+                        break;
+                    }
+                    Ok(n) => {
+                        let now = monotonic_ns();
+                        let mut data = std::mem::take(&mut sub.carry);
+                        data.extend_from_slice(&buf[..n]);
+                        if !sub.head_seen {
+                            if let Some(head_end) = crate::http::find(&data, b"\r\n\r\n") {
+                                sub.head_seen = true;
+                                let ok = crate::http::status(&data[..head_end]) == Some(200);
+                                if !spec.ready_on_send {
+                                    if ok {
+                                        result.opened += 1
+                                    } else {
+                                        result.failed += 1
+                                    }
+                                }
+                            }
+                        }
+                        let keep = markers(&data, |seq, ns| {
+                            let word = (seq as usize / 64).min(sub.seen.len() - 1);
+                            let bit = 1u64 << (seq % 64);
+                            if sub.seen[word] & bit != 0 {
+                                result.duplicates += 1;
+                                return;
+                            }
+                            sub.seen[word] |= bit;
+                            if seq < sub.last_seq {
+                                result.out_of_order += 1;
+                            }
+                            sub.last_seq = seq;
+                            sub.got += 1;
+                            result.received += 1;
+                            let _ = result
+                                .latency
+                                .record(((now.saturating_sub(ns)) / 1000).max(1));
+                            if sub.got == spec.messages {
+                                complete += 1;
+                            }
+                        });
+                        sub.carry = data[data.len() - keep..].to_vec();
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(_) => {
+                        closed = true;
+                        break;
+                    }
+                }
+            }
+            if closed {
+                if !sub.head_seen && !spec.ready_on_send {
+                    result.failed += 1;
+                }
+                let mut sub = subs.remove(key);
+                let _ = poll.registry().deregister(&mut sub.socket);
+            }
+        }
+    }
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::markers;
+
+    #[test]
+    fn markers_in_any_framing_and_across_reads() {
+        let mut got = Vec::new();
+        let keep = markers(
+            b"data: {\"data\":\"lt:1:500;\"}\n\nid: 2\ndata: lt:2:600;xx lt:3:7",
+            |s, n| got.push((s, n)),
+        );
+        assert_eq!(got, [(1, 500), (2, 600)]);
+        assert_eq!(keep, 6, "the cut marker is kept for the next read");
+        let mut more = Vec::new();
+        markers(b"lt:3:700;", |s, n| more.push((s, n)));
+        assert_eq!(more, [(3, 700)]);
+    }
+}

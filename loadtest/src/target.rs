@@ -1,0 +1,147 @@
+//! Where requests go: a URL template (`http://127.0.0.1:8080/sub/{channel}?t=stream`)
+//! turned into an address, a Host header and a path per channel, and the loopback
+//! source addresses connections are spread over (each source address has its own
+//! range of ephemeral ports, so more of them hold more connections).
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+
+/// A parsed `http://` URL template.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub addr: SocketAddr,
+    pub host: String,
+    /// Path and query, with `{channel}` where the channel goes.
+    pub path: String,
+}
+
+impl Target {
+    pub fn parse(url: &str) -> Result<Target, String> {
+        let rest = url
+            .strip_prefix("http://")
+            .ok_or_else(|| format!("{url}: only http:// URLs"))?;
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        let addr = authority
+            .to_socket_addrs()
+            .map_err(|e| format!("{authority}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("{authority}: no address"))?;
+        Ok(Target {
+            addr,
+            host: authority.to_string(),
+            path: path.to_string(),
+        })
+    }
+
+    /// The path for `channel`.
+    pub fn path_for(&self, channel: &str) -> String {
+        self.path.replace("{channel}", channel)
+    }
+
+    /// A GET request for `channel`, with `extra` header lines (each ending in CRLF).
+    pub fn get(&self, channel: &str, keep_alive: bool, extra: &str) -> Vec<u8> {
+        format!(
+            "GET {} HTTP/1.1\r\nHost: {}\r\n{}{}\r\n",
+            self.path_for(channel),
+            self.host,
+            if keep_alive {
+                ""
+            } else {
+                "Connection: close\r\n"
+            },
+            extra
+        )
+        .into_bytes()
+    }
+}
+
+/// The name of channel `i` of `count`.
+pub fn channel_name(i: usize, count: usize) -> String {
+    format!("lt{}", i % count.max(1))
+}
+
+/// Loopback source addresses to connect from, used in turn.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    addrs: Vec<IpAddr>,
+    next: usize,
+}
+
+impl Sources {
+    /// `count` addresses from 127.0.0.2 up, when the target is on loopback; otherwise
+    /// the kernel chooses.
+    pub fn new(target: &SocketAddr, count: usize, offset: usize) -> Sources {
+        let addrs = if target.ip().is_loopback() && count > 0 {
+            (0..count)
+                .map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, (i / 250) as u8, (2 + i % 250) as u8)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Sources {
+            addrs,
+            next: offset,
+        }
+    }
+
+    /// Opens a non-blocking connection to `to` from the next source address.
+    pub fn connect(&mut self, to: SocketAddr) -> io::Result<mio::net::TcpStream> {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::for_address(to), Type::STREAM, None)?;
+        socket.set_nonblocking(true)?;
+        socket.set_tcp_nodelay(true)?;
+        if !self.addrs.is_empty() {
+            let from = self.addrs[self.next % self.addrs.len()];
+            self.next += 1;
+            socket.bind(&SocketAddr::new(from, 0).into())?;
+        }
+        match socket.connect(&to.into()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) => return Err(e),
+        }
+        Ok(mio::net::TcpStream::from_std(socket.into()))
+    }
+}
+
+/// Nanoseconds of CLOCK_MONOTONIC: one clock for every process of the machine, so a
+/// publisher's stamp can be compared with a subscriber's arrival time.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates() {
+        let t = Target::parse("http://127.0.0.1:8080/sub/{channel}?t=stream").unwrap();
+        assert_eq!(t.addr, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(t.path_for("lt3"), "/sub/lt3?t=stream");
+        assert_eq!(
+            String::from_utf8(t.get("a", false, "Accept: x\r\n")).unwrap(),
+            "GET /sub/a?t=stream HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nConnection: close\r\nAccept: x\r\n\r\n"
+        );
+        assert!(Target::parse("https://x").is_err());
+        assert_eq!(channel_name(7, 3), "lt1");
+    }
+
+    #[test]
+    fn sources_rotate_over_loopback() {
+        let mut s = Sources::new(&"127.0.0.1:1".parse().unwrap(), 3, 0);
+        assert_eq!(s.addrs.len(), 3);
+        assert_eq!(s.addrs[0].to_string(), "127.0.0.2");
+        s.next = 4;
+        assert_eq!(s.addrs[s.next % 3].to_string(), "127.0.0.3");
+    }
+}
