@@ -1,0 +1,230 @@
+//! A short run of each scenario against a real Halley (in this process, on ephemeral
+//! loopback ports), checking the tester's own counting against the server's counters:
+//! what it reports as delivered or answered is what the server says it delivered or
+//! answered.
+
+use std::process::Command;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use halley::config::Config;
+use halley::server::Server;
+
+fn start(change: impl FnOnce(&mut Config)) -> Server {
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin_listen: "127.0.0.1:0".parse().unwrap(),
+        threads: 2,
+        ..Config::default()
+    };
+    change(&mut config);
+    Server::start(config).unwrap()
+}
+
+/// Runs `halley-load ARGS --json` (with this process as the server) and parses its report.
+fn load(server: &Server, args: &[&str]) -> serde_json::Value {
+    let pid = std::process::id().to_string();
+    let output = Command::new(env!("CARGO_BIN_EXE_halley-load"))
+        .args(args)
+        .args(["--json", "--server-pid", &pid, "--procs", "2"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{args:?}: {}{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let _ = server;
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+fn total(server: &Server, counter: &str) -> u64 {
+    let json: serde_json::Value = serde_json::from_str(&server.stats().to_json()).unwrap();
+    json[counter].as_u64().unwrap()
+}
+
+fn sub_url(server: &Server, query: &str) -> String {
+    format!(
+        "http://{}/sub/{{channel}}?{query}",
+        server.subscriber_addr()
+    )
+}
+
+fn pub_url(server: &Server) -> String {
+    format!("http://{}/pub/{{channel}}", server.admin_addr())
+}
+
+#[test]
+fn conn_rate_counts_what_the_server_answered() {
+    for keepalive in [false, true] {
+        let server = start(|_| {});
+        let url = sub_url(&server, "t=poll");
+        let mut args = vec![
+            "conn-rate",
+            "--url",
+            &url,
+            "--duration",
+            "1s",
+            "--concurrency",
+            "16",
+        ];
+        if keepalive {
+            args.push("--keepalive");
+        }
+        let report = load(&server, &args);
+        let answered = report["requests"].as_u64().unwrap();
+        assert!(answered > 100, "{report}");
+        assert_eq!(report["errors"], 0, "{report}");
+        // The server read every request the tester counted, and at most the 16 in flight
+        // when the tester stopped besides.
+        let read = total(&server, "requests");
+        assert!(
+            read >= answered && read <= answered + 16,
+            "server read {read}, tester counted {answered}"
+        );
+        assert!(report["server_cpu_ms"].is_number());
+        server.shutdown();
+    }
+}
+
+#[test]
+fn hold_holds_what_it_says() {
+    let server = start(|_| {});
+    let url = sub_url(&server, "t=stream");
+    let stats = server.stats().clone();
+    let watcher = std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut most = 0;
+        while Instant::now() < deadline && most < 400 {
+            most = most.max(
+                stats
+                    .loops
+                    .iter()
+                    .map(|l| l.subscribers.load(Ordering::Relaxed))
+                    .sum(),
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        most
+    });
+    let report = load(
+        &server,
+        &[
+            "hold",
+            "--url",
+            &url,
+            "--count",
+            "400",
+            "--channels",
+            "4",
+            "--settle",
+            "300ms",
+        ],
+    );
+    assert_eq!(report["held"], 400, "{report}");
+    assert_eq!(watcher.join().unwrap(), 400, "the server held 400 at once");
+    assert!(report["server_bytes_per_subscriber"].is_u64(), "{report}");
+    server.shutdown();
+}
+
+#[test]
+fn fanout_delivers_what_the_server_sent() {
+    let server = start(|_| {});
+    let (url, publish) = (sub_url(&server, "t=sse"), pub_url(&server));
+    let report = load(
+        &server,
+        &[
+            "fanout",
+            "--url",
+            &url,
+            "--count",
+            "300",
+            "--channels",
+            "3",
+            "--messages",
+            "5",
+            "--pub-url",
+            &publish,
+            "--interval",
+            "20ms",
+        ],
+    );
+    assert_eq!(report["subscribers"], 300, "{report}");
+    assert_eq!(report["delivered"], 1500, "{report}");
+    assert_eq!(
+        (
+            report["lost"].as_u64(),
+            report["duplicated"].as_u64(),
+            report["out_of_order"].as_u64()
+        ),
+        (Some(0), Some(0), Some(0))
+    );
+    assert_eq!(
+        total(&server, "events_delivered"),
+        1500,
+        "the server sent exactly what the tester counted"
+    );
+    assert!(report["latency_p99_ms"].as_f64().unwrap() > 0.0);
+    server.shutdown();
+}
+
+#[test]
+fn publish_under_flood_counts_its_publishes() {
+    let server = start(|_| {});
+    let (flood, publish) = (sub_url(&server, "t=poll"), pub_url(&server));
+    let report = load(
+        &server,
+        &[
+            "publish-under-flood",
+            "--flood-url",
+            &flood,
+            "--pub-url",
+            &publish,
+            "--duration",
+            "2s",
+            "--rate",
+            "50",
+            "--concurrency",
+            "32",
+        ],
+    );
+    let published = report["publishes"].as_u64().unwrap();
+    assert!(published > 10, "{report}");
+    assert_eq!(report["publishes_refused"], 0);
+    assert_eq!(total(&server, "events_published"), published);
+    assert!(report["flood_requests"].as_u64().unwrap() > 100, "{report}");
+    server.shutdown();
+}
+
+#[test]
+fn liveblog_readers_poll_at_their_interval() {
+    let server = start(|_| {});
+    let url = sub_url(&server, "t=poll");
+    let report = load(
+        &server,
+        &[
+            "liveblog",
+            "--url",
+            &url,
+            "--readers",
+            "50",
+            "--interval",
+            "200ms",
+            "--jitter",
+            "50ms",
+            "--duration",
+            "2s",
+        ],
+    );
+    let answered = report["requests"].as_u64().unwrap();
+    // 50 readers, every 200 ms ± 50 ms, over 2 s: about 500 polls.
+    assert!((350..=650).contains(&answered), "{report}");
+    assert_eq!(report["errors"], 0);
+    let read = total(&server, "requests");
+    assert!(
+        read >= answered && read <= answered + 50,
+        "server read {read}, tester counted {answered}"
+    );
+    server.shutdown();
+}
