@@ -64,9 +64,10 @@ struct Common {
     /// Loopback source addresses (from 127.0.0.2) to spread connections over.
     #[arg(long, default_value_t = 8)]
     sources: usize,
-    /// The server's process id, for its memory and CPU time.
-    #[arg(long)]
-    server_pid: Option<u32>,
+    /// The server's process ids (comma list: a master and its workers, or each of a
+    /// server's services), for its memory and CPU time, summed.
+    #[arg(long, value_delimiter = ',')]
+    server_pid: Vec<u32>,
     /// Print the result as JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -447,14 +448,14 @@ fn request_scenario(
 ) -> Result<Report, String> {
     let mut workers = Workers::spawn(args).map_err(|e| e.to_string())?;
     workers.wait_all("ready", Duration::from_secs(30))?;
-    let cpu_before = common.server_pid.and_then(cpu_ticks);
+    let cpu_before = procs::sum(&common.server_pid, cpu_ticks);
     let started = Instant::now();
     workers.tell("go");
     let progress = report::progress(duration);
     let results = workers.wait_all("result", duration + Duration::from_secs(60))?;
     progress.finish_and_clear();
     let elapsed = started.elapsed().min(duration + Duration::from_secs(1));
-    let cpu_after = common.server_pid.and_then(cpu_ticks);
+    let cpu_after = procs::sum(&common.server_pid, cpu_ticks);
     let mut latency = new_histogram();
     let (mut completed, mut errors) = (0u64, 0u64);
     for result in &results {
@@ -542,7 +543,7 @@ fn hold(
     common: &Common,
 ) -> Result<Report, String> {
     Target::parse(url)?;
-    let rss_before = common.server_pid.and_then(rss_kib);
+    let rss_before = procs::sum(&common.server_pid, rss_kib);
     let timeout = Duration::from_secs(600);
     let mut workers = Workers::spawn(subscriber_args(
         url,
@@ -559,7 +560,7 @@ fn hold(
     let opened = workers.wait_all("ready", Duration::from_secs(300))?;
     let took = started.elapsed();
     std::thread::sleep(settle);
-    let rss_after = common.server_pid.and_then(rss_kib);
+    let rss_after = procs::sum(&common.server_pid, rss_kib);
     workers.tell("stop");
     let results = workers.wait_all("result", Duration::from_secs(60))?;
     let (mut held, mut failed) = (0u64, 0u64);

@@ -104,6 +104,14 @@ pub fn listen_to_parent(
     });
 }
 
+/// `figure` summed over `pids`; `None` without pids or when one cannot be read.
+pub fn sum(pids: &[u32], figure: fn(u32) -> Option<u64>) -> Option<u64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|&pid| figure(pid)).sum()
+}
+
 /// Resident memory of process `pid`, in KiB.
 pub fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

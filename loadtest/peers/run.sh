@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Halley beside nginx+Nchan and Pushpin, on this machine, in one run: installs the
+# peers from Debian's packages when missing (as root), starts every server on
+# loopback ports, runs each scenario REPEAT times (default 3) against each, and writes
+# the medians and the ratios to docs/benchmarks.md.
+#
+#   loadtest/peers/run.sh [REPEAT]
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+REPEAT=${1:-3}
+RUN=$(mktemp -d /tmp/halley-peers.XXXXXX)
+RESULTS=$RUN/results.jsonl
+L=$ROOT/target/release/halley-load
+cd "$ROOT"
+
+if ! command -v pushpin >/dev/null || [ ! -e /usr/lib/nginx/modules/ngx_nchan_module.so ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light libnginx-mod-nchan pushpin >/dev/null
+fi
+cargo build --release --quiet -p halley -p halley-load
+
+cleanup() {
+  stop_halley; stop_nginx; stop_pushpin
+  kill "${ORIGIN:-}" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+wait_port() { # host port: until something accepts connections there (10 s)
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null && return 0; sleep 0.1; done
+  echo "nothing listens on $1:$2" >&2; return 1
+}
+
+# Each server can be started afresh (the memory of a hold is measured on a server that
+# has held nothing before: one that has reuses the memory it freed).
+start_halley() {
+  "$ROOT/target/release/halley" --listen 127.0.0.1:8080 --admin-listen 127.0.0.1:8081 --log-level warn &
+  HALLEY=$!
+  wait_port 127.0.0.1 8080; wait_port 127.0.0.1 8081
+}
+stop_halley() { if [ -n "${HALLEY:-}" ]; then kill "$HALLEY" 2>/dev/null || true; wait "$HALLEY" 2>/dev/null || true; fi; HALLEY=; }
+start_nginx() {
+  rm -rf "$RUN/nginx"; mkdir -p "$RUN/nginx/tmp"; cp loadtest/peers/nginx.conf "$RUN/nginx/"
+  nginx -p "$RUN/nginx" -c "$RUN/nginx/nginx.conf" -g 'daemon off;' 2>/dev/null &
+  NGINX=$!
+  for port in 8090 8091 8094; do wait_port 127.0.0.1 $port; done
+  sleep 0.3
+  NGINX_PIDS="$NGINX,$(pgrep -d, -P "$NGINX")"
+}
+stop_nginx() { if [ -n "${NGINX:-}" ]; then kill "$NGINX" 2>/dev/null || true; wait "$NGINX" 2>/dev/null || true; fi; NGINX=; }
+start_pushpin() {
+  rm -rf "$RUN/pushpin"; mkdir -p "$RUN/pushpin"
+  sed "s#RUNDIR#$RUN/pushpin#g" loadtest/peers/pushpin.conf > "$RUN/pushpin/pushpin.conf"
+  cp loadtest/peers/routes "$RUN/pushpin/"
+  (cd "$RUN/pushpin" && exec pushpin --config "$RUN/pushpin/pushpin.conf" >/dev/null 2>&1) &
+  PUSHPIN=$!
+  wait_port 127.0.0.1 8092; wait_port 127.0.0.1 8093
+  sleep 1
+  PUSHPIN_PIDS="$PUSHPIN,$(pgrep -d, -P "$PUSHPIN")"
+}
+stop_pushpin() {
+  [ -n "${PUSHPIN:-}" ] || return 0
+  pkill -P "$PUSHPIN" 2>/dev/null || true; kill "$PUSHPIN" 2>/dev/null || true; wait "$PUSHPIN" 2>/dev/null || true; PUSHPIN=
+}
+
+"$L" grip-origin --listen 127.0.0.1:9000 2>/dev/null &
+ORIGIN=$!
+wait_port 127.0.0.1 9000
+start_halley; start_nginx; start_pushpin
+
+run() { # label pids scenario args...: REPEAT runs; a failed run is reported and skipped
+  local label=$1 pids=$2; shift 2
+  for i in $(seq "$REPEAT"); do
+    echo "$label: $* ($i/$REPEAT)" >&2
+    "$L" "$@" --json --label "$label" --server-pid "$pids" >> "$RESULTS" || echo "$label: $1 run $i failed" >&2
+    sleep 1
+  done
+}
+
+fresh() { # server: restart it, for a hold measured from nothing
+  case $1 in
+    halley) stop_halley; start_halley ;;
+    nchan) stop_nginx; start_nginx ;;
+    pushpin) stop_pushpin; start_pushpin ;;
+  esac
+}
+
+PUSHPIN_BODY='{"items":[{"channel":"{channel}","formats":{"http-stream":{"content":"{payload}\n"}}}]}'
+RATE=(--concurrency 64 --duration 5s --procs 2 --sources 32)
+for keepalive in "" "--keepalive"; do
+  run halley "$HALLEY" conn-rate --url 'http://127.0.0.1:8080/sub/{channel}?t=poll' "${RATE[@]}" $keepalive
+  run nchan "$NGINX_PIDS" conn-rate --url 'http://127.0.0.1:8090/poll/{channel}' "${RATE[@]}" $keepalive
+  run nginx-fixed-200 "$NGINX_PIDS" conn-rate --url 'http://127.0.0.1:8094/' "${RATE[@]}" $keepalive
+done
+HOLD=(--count 10000 --channels 10 --procs 2 --settle 2s)
+for i in $(seq "$REPEAT"); do
+  fresh halley; REPEAT=1 run halley "$HALLEY" hold --url 'http://127.0.0.1:8080/sub/{channel}?t=stream' "${HOLD[@]}"
+  fresh nchan; REPEAT=1 run nchan "$NGINX_PIDS" hold --url 'http://127.0.0.1:8090/stream/{channel}' "${HOLD[@]}"
+  fresh pushpin; REPEAT=1 run pushpin "$PUSHPIN_PIDS" hold --url 'http://127.0.0.1:8092/stream/{channel}' "${HOLD[@]}"
+done
+FAN=(--count 10000 --channels 1 --messages 10 --interval 300ms --procs 2 --timeout 60s)
+run halley "$HALLEY" fanout --url 'http://127.0.0.1:8080/sub/{channel}?t=stream' --pub-url 'http://127.0.0.1:8081/pub/{channel}' "${FAN[@]}"
+run nchan "$NGINX_PIDS" fanout --url 'http://127.0.0.1:8090/stream/{channel}' --pub-url 'http://127.0.0.1:8091/pub/{channel}' "${FAN[@]}"
+run pushpin "$PUSHPIN_PIDS" fanout --url 'http://127.0.0.1:8092/stream/{channel}' --pub-url 'http://127.0.0.1:8093/publish/' --pub-body "$PUSHPIN_BODY" "${FAN[@]}" --timeout 20s
+FLOOD=(--concurrency 256 --duration 6s --rate 100 --procs 2 --sources 32)
+run halley "$HALLEY" publish-under-flood --flood-url 'http://127.0.0.1:8080/sub/{channel}?t=poll' --pub-url 'http://127.0.0.1:8081/pub/{channel}' "${FLOOD[@]}"
+run nchan "$NGINX_PIDS" publish-under-flood --flood-url 'http://127.0.0.1:8090/poll/{channel}' --pub-url 'http://127.0.0.1:8091/pub/{channel}' "${FLOOD[@]}"
+fresh halley
+REPEAT=1 run halley "$HALLEY" hold --url 'http://127.0.0.1:8080/sub/{channel}?t=stream' --count 19000 --channels 10 --procs 2 --settle 2s
+
+python3 loadtest/peers/summarise.py "$RESULTS" "$REPEAT" > docs/benchmarks.md
+cp "$RESULTS" "$RUN/kept-results.jsonl"
+echo "wrote docs/benchmarks.md (raw results in $RUN/kept-results.jsonl)" >&2
