@@ -45,9 +45,12 @@ impl Report {
         self.add(&format!("{name}_max_ms"), json!(ms(h.max())));
     }
 
+    /// Writes the report to standard output (a closed pipe is not an error here).
     pub fn print(&self) {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
         if self.json {
-            println!("{}", Value::Object(self.fields.clone()));
+            let _ = writeln!(out, "{}", Value::Object(self.fields.clone()));
             return;
         }
         let width = self.fields.keys().map(String::len).max().unwrap_or(0);
@@ -56,7 +59,7 @@ impl Report {
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            println!("{key:width$}  {text}");
+            let _ = writeln!(out, "{key:width$}  {text}");
         }
     }
 }

@@ -277,7 +277,7 @@ impl Admin {
             return;
         };
         if !conn.read_closed && !conn.closing {
-            match net::read_into(&mut conn.socket, &mut conn.input, limit) {
+            match net::read_into(&mut conn.socket, &mut conn.input, limit, true) {
                 Ok(ReadOutcome::Closed(_)) => conn.read_closed = true,
                 Ok(_) => {}
                 Err(_) => return self.close(key),

@@ -62,7 +62,6 @@ impl Worker {
             bump(&stats.loops[self.env.number].conns_refused);
             return;
         }
-        let _ = socket.set_nodelay(true);
         let entry = self.conns.vacant_entry();
         let key = entry.key();
         if let Err(e) = self.poll.registry().register(
@@ -78,7 +77,9 @@ impl Worker {
         let loop_stats = &self.env.stats.loops[self.env.number];
         bump(&loop_stats.connections_accepted);
         bump(&loop_stats.connections);
-        self.schedule(key);
+        // The request has usually arrived with the handshake: serve it now rather than
+        // after another trip through epoll.
+        self.drive(key);
     }
 
     /// Out of descriptors: release the reserve one, accept and refuse one connection

@@ -56,6 +56,8 @@ pub struct Conn {
     pub last_progress_ms: u64,
     /// The peer closed its side.
     pub read_closed: bool,
+    /// The last event said the peer closed: read on until the end is seen.
+    pub peer_closing: bool,
     /// A write failed: the connection is dead and is closed by whoever sees this.
     pub broken: bool,
     /// The request being answered is HTTP/1.0 (no chunked answers).
@@ -82,6 +84,7 @@ impl Conn {
             timer: None,
             last_progress_ms: now_ms,
             read_closed: false,
+            peer_closing: false,
             broken: false,
             http10: false,
             keep_alive: true,

@@ -23,7 +23,7 @@ impl Worker {
             let mut progress = false;
             let limit = self.env.config.max_head + 1;
             if conn.wants_input(limit) {
-                match net::read_into(&mut conn.socket, &mut conn.input, limit) {
+                match net::read_into(&mut conn.socket, &mut conn.input, limit, conn.peer_closing) {
                     Ok(ReadOutcome::Data(n) | ReadOutcome::Drained(n)) => progress |= n > 0,
                     Ok(ReadOutcome::Closed(_)) => {
                         conn.read_closed = true;
@@ -188,7 +188,10 @@ impl Worker {
         if let Some(mut sub) = conn.sub.take() {
             self.end_subscription(&mut sub);
         }
-        let _ = self.poll.registry().deregister(&mut conn.socket);
+        // No deregister: closing the socket (when `conn` drops) takes it out of the
+        // epoll set, and one `epoll_ctl` per connection is worth saving. Its token may
+        // still come back in this turn's events; `drive` ignores keys that are gone, and
+        // a key reused meanwhile only gets a spurious readiness (a read that finds nothing).
         drop_one(&self.env.loop_stats().connections);
         self.env.admission.leave();
         trace!("worker {}: conn {key}: closed", self.env.number);

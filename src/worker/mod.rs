@@ -168,7 +168,14 @@ impl Worker {
                 match event.token() {
                     LISTENER => self.accept_pending = true,
                     WAKER => {}
-                    Token(key) => self.drive(key),
+                    Token(key) => {
+                        if event.is_read_closed() {
+                            if let Some(conn) = self.conns.get_mut(key) {
+                                conn.peer_closing = true;
+                            }
+                        }
+                        self.drive(key)
+                    }
                 }
             }
             if self.accept_pending
