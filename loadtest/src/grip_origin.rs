@@ -6,7 +6,9 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 
-/// Serves until killed, one thread per connection (Pushpin keeps a few open).
+/// Serves until killed: one short-lived thread per request. Pushpin holds the
+/// subscriber's connection itself once it has the GRIP answer, so this connection is
+/// closed after the answer (keeping it would keep a thread per held subscriber).
 pub fn serve(listen: &str) -> std::io::Result<()> {
     let listener = TcpListener::bind(listen)?;
     eprintln!("grip-origin: listening on {}", listener.local_addr()?);
@@ -15,31 +17,29 @@ pub fn serve(listen: &str) -> std::io::Result<()> {
         std::thread::spawn(move || {
             let mut reader = BufReader::new(stream.try_clone()?);
             let mut writer = stream;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line)? == 0 {
-                    return Ok::<(), std::io::Error>(());
-                }
-                let path = line.split(' ').nth(1).unwrap_or("/").to_string();
-                loop {
-                    let mut header = String::new();
-                    if reader.read_line(&mut header)? == 0 || header == "\r\n" {
-                        break;
-                    }
-                }
-                let channel = path
-                    .split('?')
-                    .next()
-                    .unwrap_or("")
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or("lt0")
-                    .to_string();
-                write!(
-                    writer,
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nGrip-Hold: stream\r\nGrip-Channel: {channel}\r\nContent-Length: 0\r\n\r\n"
-                )?;
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 {
+                return Ok::<(), std::io::Error>(());
             }
+            let path = line.split(' ').nth(1).unwrap_or("/").to_string();
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header)? == 0 || header == "\r\n" {
+                    break;
+                }
+            }
+            let channel = path
+                .split('?')
+                .next()
+                .unwrap_or("")
+                .rsplit('/')
+                .next()
+                .unwrap_or("lt0")
+                .to_string();
+            write!(
+                writer,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nGrip-Hold: stream\r\nGrip-Channel: {channel}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
         });
     }
     Ok(())
