@@ -61,20 +61,8 @@ fn header<'a>(head: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
         let colon = line.iter().position(|&b| b == b':')?;
         line[..colon]
             .eq_ignore_ascii_case(name)
-            .then(|| trim(&line[colon + 1..]))
+            .then(|| line[colon + 1..].trim_ascii())
     })
-}
-
-fn trim(v: &[u8]) -> &[u8] {
-    let start = v
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(v.len());
-    let end = v
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |i| i + 1);
-    &v[start..end]
 }
 
 /// Where `needle` first occurs in `haystack`.

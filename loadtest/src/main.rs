@@ -304,34 +304,15 @@ fn run_scenario(scenario: Scenario) -> Result<(), String> {
             common,
         } => {
             Target::parse(&url)?;
-            let args = shares(concurrency, common.procs)
-                .into_iter()
-                .map(|(offset, n)| {
-                    let mut a = vec![
-                        "work-requests".into(),
-                        "--url".into(),
-                        url.clone(),
-                        "--concurrency".into(),
-                        n.to_string(),
-                    ];
-                    a.extend([
-                        "--duration".into(),
-                        format!("{}ms", duration.as_millis()),
-                        "--channels".into(),
-                        channels.to_string(),
-                    ]);
-                    a.extend([
-                        "--sources".into(),
-                        common.sources.to_string(),
-                        "--offset".into(),
-                        offset.to_string(),
-                    ]);
-                    if keepalive {
-                        a.push("--keepalive".into());
-                    }
-                    a
-                })
-                .collect();
+            let args = request_worker_args(
+                &url,
+                concurrency,
+                duration,
+                channels,
+                keepalive,
+                None,
+                &common,
+            );
             let name = if keepalive {
                 "conn-rate (keep-alive)"
             } else {
@@ -348,37 +329,15 @@ fn run_scenario(scenario: Scenario) -> Result<(), String> {
             common,
         } => {
             Target::parse(&url)?;
-            let args = shares(readers, common.procs)
-                .into_iter()
-                .map(|(offset, n)| {
-                    let mut a = vec![
-                        "work-requests".into(),
-                        "--url".into(),
-                        url.clone(),
-                        "--concurrency".into(),
-                        n.to_string(),
-                    ];
-                    a.extend([
-                        "--duration".into(),
-                        format!("{}ms", duration.as_millis()),
-                        "--channels".into(),
-                        "1".into(),
-                    ]);
-                    a.extend([
-                        "--sources".into(),
-                        common.sources.to_string(),
-                        "--offset".into(),
-                        offset.to_string(),
-                    ]);
-                    a.extend([
-                        "--interval".into(),
-                        format!("{}ms", interval.as_millis()),
-                        "--jitter".into(),
-                        format!("{}ms", jitter.as_millis()),
-                    ]);
-                    a
-                })
-                .collect();
+            let args = request_worker_args(
+                &url,
+                readers,
+                duration,
+                1,
+                false,
+                Some((interval, jitter)),
+                &common,
+            );
             let mut report = request_scenario("liveblog", &common, args, duration)?;
             report.add("readers", json!(readers));
             report
@@ -436,6 +395,51 @@ fn run_scenario(scenario: Scenario) -> Result<(), String> {
     };
     report.print();
     Ok(())
+}
+
+/// Arguments of request-loop workers: `concurrency` connections over `common.procs`
+/// processes, each running for `duration`.
+fn request_worker_args(
+    url: &str,
+    concurrency: usize,
+    duration: Duration,
+    channels: usize,
+    keepalive: bool,
+    interval: Option<(Duration, Duration)>,
+    common: &Common,
+) -> Vec<Vec<String>> {
+    let ms = |d: Duration| format!("{}ms", d.as_millis());
+    shares(concurrency, common.procs)
+        .into_iter()
+        .map(|(offset, n)| {
+            let mut a: Vec<String> = vec!["work-requests".into(), "--url".into(), url.to_string()];
+            a.extend([
+                "--concurrency".into(),
+                n.to_string(),
+                "--duration".into(),
+                ms(duration),
+            ]);
+            a.extend([
+                "--channels".into(),
+                channels.to_string(),
+                "--sources".into(),
+                common.sources.to_string(),
+            ]);
+            a.extend(["--offset".into(), offset.to_string()]);
+            if keepalive {
+                a.push("--keepalive".into());
+            }
+            if let Some((every, jitter)) = interval {
+                a.extend([
+                    "--interval".into(),
+                    ms(every),
+                    "--jitter".into(),
+                    ms(jitter),
+                ]);
+            }
+            a
+        })
+        .collect()
 }
 
 /// Runs request-loop workers for `duration` and reports rate, errors, latency and the
@@ -661,31 +665,7 @@ fn publish_under_flood(
 ) -> Result<Report, String> {
     Target::parse(flood_url)?;
     let pub_target = Target::parse(pub_url)?;
-    let args = shares(concurrency, common.procs)
-        .into_iter()
-        .map(|(offset, n)| {
-            let mut a = vec![
-                "work-requests".into(),
-                "--url".into(),
-                flood_url.to_string(),
-                "--concurrency".into(),
-                n.to_string(),
-            ];
-            a.extend([
-                "--duration".into(),
-                format!("{}ms", duration.as_millis()),
-                "--channels".into(),
-                "1".into(),
-            ]);
-            a.extend([
-                "--sources".into(),
-                common.sources.to_string(),
-                "--offset".into(),
-                offset.to_string(),
-            ]);
-            a
-        })
-        .collect();
+    let args = request_worker_args(flood_url, concurrency, duration, 1, false, None, common);
     let mut workers = Workers::spawn(args).map_err(|e| e.to_string())?;
     workers.wait_all("ready", Duration::from_secs(30))?;
     workers.tell("go");

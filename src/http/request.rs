@@ -153,13 +153,13 @@ pub fn parse_head(buf: &[u8], max_head: usize) -> Result<Parsed, HeadError> {
             }
             content_length = Some(parsed);
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            if chunked || !trim(value).eq_ignore_ascii_case(b"chunked") {
+            if chunked || !value.trim_ascii().eq_ignore_ascii_case(b"chunked") {
                 return Err(HeadError::UnknownCoding);
             }
             chunked = true;
         } else if name.eq_ignore_ascii_case("connection") {
             for token in value.split(|&b| b == b',') {
-                let token = trim(token);
+                let token = token.trim_ascii();
                 if token.eq_ignore_ascii_case(b"close") {
                     head.keep_alive = false;
                 } else if token.eq_ignore_ascii_case(b"keep-alive") && http10 {
@@ -169,15 +169,15 @@ pub fn parse_head(buf: &[u8], max_head: usize) -> Result<Parsed, HeadError> {
         } else if name.eq_ignore_ascii_case("host") {
             hosts += 1;
         } else if name.eq_ignore_ascii_case("origin") {
-            head.origin = Some(Span::within(buf, trim(value)));
+            head.origin = Some(Span::within(buf, value.trim_ascii()));
         } else if name.eq_ignore_ascii_case("last-event-id") {
-            head.last_event_id = Some(Span::within(buf, trim(value)));
+            head.last_event_id = Some(Span::within(buf, value.trim_ascii()));
         } else if name.eq_ignore_ascii_case("if-none-match") {
-            head.if_none_match = Some(Span::within(buf, trim(value)));
+            head.if_none_match = Some(Span::within(buf, value.trim_ascii()));
         } else if name.eq_ignore_ascii_case("accept") {
             head.accepts_event_stream |= contains_ignore_case(value, b"text/event-stream");
         } else if name.eq_ignore_ascii_case("expect") {
-            head.expect_continue = trim(value).eq_ignore_ascii_case(b"100-continue");
+            head.expect_continue = value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
         }
     }
     if (!http10 && hosts != 1) || hosts > 1 {
@@ -195,23 +195,11 @@ pub fn parse_head(buf: &[u8], max_head: usize) -> Result<Parsed, HeadError> {
 
 /// `Content-Length`: one or more digits and nothing else (no sign, no list).
 fn parse_length(value: &[u8]) -> Option<u64> {
-    let value = trim(value);
+    let value = value.trim_ascii();
     if value.is_empty() || value.len() > 18 || !value.iter().all(u8::is_ascii_digit) {
         return None;
     }
     std::str::from_utf8(value).ok()?.parse().ok()
-}
-
-fn trim(value: &[u8]) -> &[u8] {
-    let start = value
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(value.len());
-    let end = value
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |i| i + 1);
-    &value[start..end]
 }
 
 fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
