@@ -20,7 +20,7 @@ cargo build --release --quiet -p halley -p halley-load
 
 cleanup() {
   stop_halley; stop_nginx; stop_pushpin
-  kill "${ORIGIN:-}" 2>/dev/null || true
+  kill "${ORIGIN:-}" "${ZURL:-}" 2>/dev/null || true
 }
 trap cleanup EXIT
 
@@ -46,6 +46,18 @@ start_nginx() {
   NGINX_PIDS="$NGINX,$(pgrep -d, -P "$NGINX")"
 }
 stop_nginx() { if [ -n "${NGINX:-}" ]; then kill "$NGINX" 2>/dev/null || true; wait "$NGINX" 2>/dev/null || true; fi; NGINX=; }
+# Pushpin sends its requests to the backend through zurl, a daemon of its own that
+# Debian starts as a service (not running here without systemd) and whose default
+# policy refuses loopback addresses: run one that allows them, on the paths Pushpin
+# expects, with queues deep enough for thousands of subscribers arriving at once.
+start_zurl() {
+  mkdir -p /var/run/zurl
+  sed -e 's/^deny=.*/deny=/' -e 's/^max_open_requests=.*/max_open_requests=50000/' \
+      -e 's/^in_hwm=.*/in_hwm=50000/' -e 's/^out_hwm=.*/out_hwm=50000/' /etc/zurl.conf > "$RUN/zurl.conf"
+  zurl --config="$RUN/zurl.conf" >/dev/null 2>&1 &
+  ZURL=$!
+}
+
 start_pushpin() {
   rm -rf "$RUN/pushpin"; mkdir -p "$RUN/pushpin"
   sed "s#RUNDIR#$RUN/pushpin#g" loadtest/peers/pushpin.conf > "$RUN/pushpin/pushpin.conf"
@@ -64,6 +76,7 @@ stop_pushpin() {
 "$L" grip-origin --listen 127.0.0.1:9000 2>/dev/null &
 ORIGIN=$!
 wait_port 127.0.0.1 9000
+start_zurl
 start_halley; start_nginx; start_pushpin
 
 run() { # label pids scenario args...: REPEAT runs; a failed run is reported and skipped
@@ -96,7 +109,7 @@ for i in $(seq "$REPEAT"); do
   fresh nchan; REPEAT=1 run nchan "$NGINX_PIDS" hold --url 'http://127.0.0.1:8090/stream/{channel}' "${HOLD[@]}"
   fresh pushpin; REPEAT=1 run pushpin "$PUSHPIN_PIDS" hold --url 'http://127.0.0.1:8092/stream/{channel}' "${HOLD[@]}"
 done
-FAN=(--count 10000 --channels 1 --messages 10 --interval 300ms --procs 2 --timeout 60s)
+FAN=(--count 10000 --channels 1 --messages 10 --interval 300ms --procs 2 --timeout 60s --settle 2s)
 run halley "$HALLEY" fanout --url 'http://127.0.0.1:8080/sub/{channel}?t=stream' --pub-url 'http://127.0.0.1:8081/pub/{channel}' "${FAN[@]}"
 run nchan "$NGINX_PIDS" fanout --url 'http://127.0.0.1:8090/stream/{channel}' --pub-url 'http://127.0.0.1:8091/pub/{channel}' "${FAN[@]}"
 run pushpin "$PUSHPIN_PIDS" fanout --url 'http://127.0.0.1:8092/stream/{channel}' --pub-url 'http://127.0.0.1:8093/publish/' --pub-body "$PUSHPIN_BODY" "${FAN[@]}" --timeout 20s

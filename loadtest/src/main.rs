@@ -134,6 +134,10 @@ enum Scenario {
         header: String,
         #[arg(long, default_value = "30s", value_parser = duration)]
         timeout: Duration,
+        /// Wait this long after every subscriber is in place before publishing (some
+        /// servers subscribe a held connection only some time after answering it).
+        #[arg(long, default_value = "200ms", value_parser = duration)]
+        settle: Duration,
         #[command(flatten)]
         common: Common,
     },
@@ -369,10 +373,11 @@ fn run_scenario(scenario: Scenario) -> Result<(), String> {
             interval,
             header,
             timeout,
+            settle,
             common,
         } => fanout(
             &url, count, channels, messages, &pub_url, &pub_body, interval, &header, timeout,
-            &common,
+            settle, &common,
         )?,
         Scenario::PublishUnderFlood {
             flood_url,
@@ -603,6 +608,7 @@ fn fanout(
     interval: Duration,
     header: &str,
     timeout: Duration,
+    settle: Duration,
     common: &Common,
 ) -> Result<Report, String> {
     Target::parse(url)?;
@@ -612,7 +618,7 @@ fn fanout(
     ))
     .map_err(|e| e.to_string())?;
     workers.wait_all("ready", Duration::from_secs(300))?;
-    std::thread::sleep(Duration::from_millis(200));
+    std::thread::sleep(settle);
     let mut publisher = publish::Publisher::connect(&pub_target)?;
     let mut publish_latency = new_histogram();
     let mut refused = 0u64;
