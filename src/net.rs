@@ -147,11 +147,6 @@ impl ReserveFd {
             self.0 = File::open("/dev/null").ok();
         }
     }
-
-    /// Whether the descriptor is held.
-    pub fn is_held(&self) -> bool {
-        self.0.is_some()
-    }
 }
 
 impl Default for ReserveFd {

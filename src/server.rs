@@ -69,7 +69,6 @@ pub struct Server {
     admin_waker: Arc<Waker>,
     threads: Vec<JoinHandle<()>>,
     stats: Arc<Stats>,
-    max_conns: usize,
 }
 
 impl Server {
@@ -160,7 +159,6 @@ impl Server {
             admin_waker,
             threads,
             stats,
-            max_conns,
         })
     }
 
@@ -177,11 +175,6 @@ impl Server {
     /// The server's counters.
     pub fn stats(&self) -> &Arc<Stats> {
         &self.stats
-    }
-
-    /// `--max-conns` as resolved at start.
-    pub fn max_conns(&self) -> usize {
-        self.max_conns
     }
 
     /// Ends streams and held polls cleanly, stops every thread and waits for them.
