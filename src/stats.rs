@@ -58,6 +58,7 @@ counters! {
         write_timeouts: Counter, "Subscribers dropped because their output made no progress for --write-timeout.";
         conns_refused: Counter, "Connections refused with 503 at --max-conns.";
         fd_refusals: Counter, "Connections refused because the process ran out of file descriptors.";
+        fd_exhaustions: Counter, "Times accepting found the process out of file descriptors.";
     }
 }
 

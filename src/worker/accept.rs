@@ -87,6 +87,7 @@ impl Worker {
     /// than spin on a listener that stays readable.
     fn refuse_without_descriptors(&mut self) {
         let number = self.env.number;
+        bump(&self.env.stats.loops[number].fd_exhaustions);
         if let Some(limit) = self.env.admission.lower_on_exhaustion() {
             warn!("worker {number}: out of file descriptors; subscriber connections limited to {limit} from now on");
         }
