@@ -67,6 +67,10 @@ pub struct Args {
     /// An idle keep-alive connection is closed after this long.
     #[arg(long, default_value = "5s", value_parser = duration, value_name = "DURATION")]
     pub keepalive_timeout: Duration,
+    /// TCP_DEFER_ACCEPT on the subscriber port: the kernel hands over a connection only
+    /// once its first bytes arrive, or after about this long; `0s` turns it off.
+    #[arg(long, default_value = "0s", value_parser = duration, value_name = "DURATION")]
+    pub defer_accept: Duration,
     /// A subscriber whose unwritten output passes this is dropped (it resumes with its cursor).
     #[arg(long, default_value = "256KiB", value_parser = size, value_name = "SIZE")]
     pub max_pending: u64,
@@ -104,6 +108,7 @@ impl Args {
             header_timeout: self.header_timeout,
             max_head: self.max_head as usize,
             keepalive_timeout: self.keepalive_timeout,
+            defer_accept: self.defer_accept,
             max_pending: self.max_pending as usize,
             write_timeout: self.write_timeout,
             max_conns: self.max_conns,

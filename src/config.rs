@@ -73,6 +73,9 @@ pub struct Config {
     pub max_head: usize,
     /// An idle keep-alive connection is closed after this long.
     pub keepalive_timeout: Duration,
+    /// TCP_DEFER_ACCEPT on the subscriber listeners (whole seconds, rounded up); zero is
+    /// off. A silent connection then reaches the server only after about this long.
+    pub defer_accept: Duration,
     /// A subscriber whose unwritten output passes this many bytes is dropped.
     pub max_pending: usize,
     /// A subscriber whose pending output makes no progress for this long is dropped.
@@ -102,6 +105,7 @@ impl Default for Config {
             header_timeout: Duration::from_secs(1),
             max_head: 8 << 10,
             keepalive_timeout: Duration::from_secs(5),
+            defer_accept: Duration::ZERO,
             max_pending: 256 << 10,
             write_timeout: Duration::from_secs(10),
             max_conns: None,

@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use mio::net::{TcpListener, TcpStream};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -13,8 +14,13 @@ use socket2::{Domain, Protocol, Socket, Type};
 const LISTEN_BACKLOG: i32 = 4096;
 
 /// Binds a non-blocking listener on `addr`; with `reuse_port`, several listeners share
-/// the address and the kernel spreads connections over them.
-pub fn bind_listener(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
+/// the address and the kernel spreads connections over them; a non-zero `defer_accept`
+/// sets TCP_DEFER_ACCEPT (whole seconds, rounded up).
+pub fn bind_listener(
+    addr: SocketAddr,
+    reuse_port: bool,
+    defer_accept: Duration,
+) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
     if reuse_port {
@@ -24,9 +30,35 @@ pub fn bind_listener(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListen
     // Accepted sockets inherit TCP_NODELAY from the listener on Linux, which saves a
     // setsockopt per connection (tested: `accepted_sockets_inherit_nodelay`).
     socket.set_tcp_nodelay(true)?;
+    if !defer_accept.is_zero() {
+        set_defer_accept(&socket, defer_accept)?;
+    }
     socket.bind(&addr.into())?;
     socket.listen(LISTEN_BACKLOG)?;
     Ok(TcpListener::from_std(socket.into()))
+}
+
+/// Sets TCP_DEFER_ACCEPT: the kernel completes a connection's handshake but keeps it
+/// from `accept` until data arrives (or the time passes), so the first read after
+/// `accept` finds the request and a silent connection costs the server nothing.
+fn set_defer_accept(socket: &Socket, after: Duration) -> io::Result<()> {
+    let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+    let seconds = libc::c_int::try_from(seconds).unwrap_or(libc::c_int::MAX);
+    // SAFETY: a valid descriptor, and a c_int option value of the size given.
+    let done = unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(socket),
+            libc::IPPROTO_TCP,
+            libc::TCP_DEFER_ACCEPT,
+            (&seconds as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if done == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// Raises the soft limit on open files to the hard limit; returns the limit in force.
@@ -169,7 +201,8 @@ mod tests {
 
     #[test]
     fn accepted_sockets_inherit_nodelay() {
-        let listener = bind_listener("127.0.0.1:0".parse().unwrap(), false).unwrap();
+        let listener =
+            bind_listener("127.0.0.1:0".parse().unwrap(), false, Duration::ZERO).unwrap();
         let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         let accepted = loop {
@@ -188,5 +221,34 @@ mod tests {
             accepted.nodelay().unwrap(),
             "TCP_NODELAY was not inherited from the listener"
         );
+    }
+
+    #[test]
+    fn defer_accept_is_set_on_subscriber_listeners_only_when_asked() {
+        let read = |listener: &TcpListener| {
+            let mut value: libc::c_int = 0;
+            let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+            // SAFETY: a valid descriptor and a c_int-sized out value.
+            let done = unsafe {
+                libc::getsockopt(
+                    std::os::fd::AsRawFd::as_raw_fd(listener),
+                    libc::IPPROTO_TCP,
+                    libc::TCP_DEFER_ACCEPT,
+                    (&mut value as *mut libc::c_int).cast(),
+                    &mut len,
+                )
+            };
+            assert_eq!(done, 0);
+            value
+        };
+        let addr = "127.0.0.1:0".parse().unwrap();
+        assert_eq!(
+            read(&bind_listener(addr, false, Duration::ZERO).unwrap()),
+            0
+        );
+        // The kernel keeps it as a count of SYN-ACK retransmissions and reports back
+        // the time they cover, at least what was asked (half a second rounds up to 1).
+        let deferred = bind_listener(addr, false, Duration::from_millis(500)).unwrap();
+        assert!(read(&deferred) >= 1, "TCP_DEFER_ACCEPT not set");
     }
 }

@@ -6,6 +6,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crossbeam_channel::Sender;
 use log::{info, warn};
@@ -90,16 +91,17 @@ impl Server {
         let config = Arc::new(config);
         let stats = Arc::new(Stats::new(config.threads));
 
-        let bind = |addr: SocketAddr, reuse_port: bool| {
-            net::bind_listener(addr, reuse_port).map_err(|error| StartError::Bind { addr, error })
+        let bind = |addr: SocketAddr, reuse_port: bool, defer_accept: Duration| {
+            net::bind_listener(addr, reuse_port, defer_accept)
+                .map_err(|error| StartError::Bind { addr, error })
         };
-        let first = bind(config.listen, true)?;
+        let first = bind(config.listen, true, config.defer_accept)?;
         let subscriber_addr = first.local_addr()?;
         let mut listeners = vec![first];
         for _ in 1..config.threads {
-            listeners.push(bind(subscriber_addr, true)?);
+            listeners.push(bind(subscriber_addr, true, config.defer_accept)?);
         }
-        let admin_listener = bind(config.admin_listen, false)?;
+        let admin_listener = bind(config.admin_listen, false, Duration::ZERO)?;
         let admin_addr = admin_listener.local_addr()?;
 
         let mut workers = Vec::new();

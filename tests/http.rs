@@ -220,3 +220,27 @@ fn absolute_form_targets_and_encoded_names() {
     );
     assert_eq!(response.json()["frames"][0]["ch"], "a:b");
 }
+
+#[test]
+fn defer_accept_hands_over_connections_once_they_speak() {
+    let server = start_with(|c| c.defer_accept = std::time::Duration::from_secs(5));
+    server.publish_ok("d", "v");
+    // A silent connection stays with the kernel ...
+    let mut silent = server.client();
+    // ... while one that speaks is served at once, and kept alive after its first
+    // answer (it joins the epoll set only then).
+    let mut talking = server.client();
+    for _ in 0..2 {
+        let response = talking.exchange(b"GET /sub/d?t=poll&since=0 HTTP/1.1\r\nHost: t\r\n\r\n");
+        assert_eq!(response.json()["frames"][0]["data"], "v");
+    }
+    assert_eq!(
+        server.counter("connections_accepted"),
+        1,
+        "the silent connection was handed to the server before it sent anything"
+    );
+    // Once it speaks, it is accepted and answered.
+    let response = silent.exchange(b"GET /sub/d?t=poll&since=0 HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(response.status, 200);
+    assert_eq!(server.counter("connections_accepted"), 2);
+}

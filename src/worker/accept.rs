@@ -47,7 +47,7 @@ impl Worker {
         self.accept_pending = true;
     }
 
-    fn admit(&mut self, mut socket: mio::net::TcpStream) {
+    fn admit(&mut self, socket: mio::net::TcpStream) {
         let stats = &self.env.stats;
         if !self.env.admission.try_admit() {
             if !self.warned_full {
@@ -62,24 +62,26 @@ impl Worker {
             bump(&stats.loops[self.env.number].conns_refused);
             return;
         }
-        let entry = self.conns.vacant_entry();
-        let key = entry.key();
+        let key = self.conns.insert(Conn::new(socket, self.env.now_ms));
+        let loop_stats = &self.env.stats.loops[self.env.number];
+        bump(&loop_stats.connections_accepted);
+        bump(&loop_stats.connections);
+        // The request has usually arrived with the handshake: serve it now, before the
+        // socket joins the epoll set. A connection finished at once (a poll answered
+        // with `Connection: close`) then costs no `epoll_ctl` at all; one still open is
+        // registered afterwards, and epoll reports whatever is already pending then.
+        self.drive(key);
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
         if let Err(e) = self.poll.registry().register(
-            &mut socket,
+            &mut conn.socket,
             Token(key),
             Interest::READABLE | Interest::WRITABLE,
         ) {
             warn!("worker {}: register: {e}", self.env.number);
-            self.env.admission.leave();
-            return;
+            self.close(key);
         }
-        entry.insert(Conn::new(socket, self.env.now_ms));
-        let loop_stats = &self.env.stats.loops[self.env.number];
-        bump(&loop_stats.connections_accepted);
-        bump(&loop_stats.connections);
-        // The request has usually arrived with the handshake: serve it now rather than
-        // after another trip through epoll.
-        self.drive(key);
     }
 
     /// Out of descriptors: release the reserve one, accept and refuse one connection
