@@ -15,6 +15,7 @@
 //!   `respond` (routing, CORS, heads) and `subscribe` (subscriptions and delivery).
 //! - [`admin`]: the admin port's own loop; `store` gives events their ids,
 //!   `routes` answers publish, close, channel info, stats, metrics, health.
+//! - [`sched`]: the admin thread's request for a short scheduler slice.
 //! - [`admission`]: the count and limit of subscriber connections, shared by the loops.
 //! - [`bus`]: how the admin thread hands each event to every loop (a
 //!   `crossbeam-channel` per loop plus a coalesced `mio::Waker`).
@@ -41,6 +42,7 @@ pub mod config;
 pub mod http;
 pub mod json;
 pub mod net;
+pub mod sched;
 pub mod server;
 pub mod stats;
 pub mod subscribe;
