@@ -4,13 +4,27 @@
 //! Pushpin's own publish endpoint.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
+
+use socket2::{Domain, Socket, Type};
+
+/// Pending connections the listener keeps: Pushpin forwards a burst of subscribers as
+/// a burst of connections, and the standard library's 128 overflowed, which Pushpin
+/// answered with `502 Error while proxying to origin`.
+const BACKLOG: i32 = 4096;
 
 /// Serves until killed: one short-lived thread per request. Pushpin holds the
 /// subscriber's connection itself once it has the GRIP answer, so this connection is
 /// closed after the answer (keeping it would keep a thread per held subscriber).
 pub fn serve(listen: &str) -> std::io::Result<()> {
-    let listener = TcpListener::bind(listen)?;
+    let addr: SocketAddr = listen
+        .parse()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    let listener: TcpListener = socket.into();
     eprintln!("grip-origin: listening on {}", listener.local_addr()?);
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };

@@ -49,6 +49,12 @@ pub fn answer(buf: &[u8]) -> Answer {
     Answer::Partial
 }
 
+/// Whether the answer at the start of `buf` says the server closes after it.
+pub fn closes(buf: &[u8]) -> bool {
+    let head = &buf[..find(buf, b"\r\n\r\n").unwrap_or(buf.len())];
+    header(head, b"connection").is_some_and(|v| v.eq_ignore_ascii_case(b"close"))
+}
+
 /// The status code of a head.
 pub fn status(head: &[u8]) -> Option<u16> {
     let line = head.split(|&b| b == b'\n').next()?;
@@ -108,5 +114,18 @@ mod tests {
             Answer::Partial
         );
         assert_eq!(answer(b"garbage\r\n\r\n"), Answer::Invalid);
+    }
+
+    #[test]
+    fn connection_close_is_seen_in_the_head_only() {
+        assert!(closes(
+            b"HTTP/1.1 200 OK\r\nConnection: Close\r\nContent-Length: 0\r\n\r\n"
+        ));
+        assert!(!closes(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 17\r\n\r\nConnection: close"
+        ));
+        assert!(!closes(
+            b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n\r\n"
+        ));
     }
 }

@@ -107,6 +107,10 @@ enum Scenario {
         /// Wait this long after all are held before measuring, for the server to settle.
         #[arg(long, default_value = "1s", value_parser = duration)]
         settle: Duration,
+        /// Open subscribers at most this many a second, over all processes (0: all at
+        /// once). Some servers refuse a burst they would take at a steady pace.
+        #[arg(long, default_value_t = 0)]
+        ramp: u64,
         #[arg(long, default_value = "")]
         header: String,
         #[command(flatten)]
@@ -138,6 +142,10 @@ enum Scenario {
         /// servers subscribe a held connection only some time after answering it).
         #[arg(long, default_value = "200ms", value_parser = duration)]
         settle: Duration,
+        /// Open subscribers at most this many a second, over all processes (0: all at
+        /// once). Some servers refuse a burst they would take at a steady pace.
+        #[arg(long, default_value_t = 0)]
+        ramp: u64,
         #[command(flatten)]
         common: Common,
     },
@@ -223,6 +231,9 @@ enum Scenario {
         header: String,
         #[arg(long, value_parser = duration)]
         timeout: Duration,
+        /// Connections opened a second by this process (0: all at once).
+        #[arg(long, default_value_t = 0)]
+        ramp: u64,
     },
 }
 
@@ -263,6 +274,7 @@ fn main() {
             ready_on_send,
             header,
             timeout,
+            ramp,
         } => work_subscribers(
             &url,
             count,
@@ -273,6 +285,7 @@ fn main() {
             ready_on_send,
             &header,
             timeout,
+            ramp,
         ),
         Scenario::GripOrigin { listen } => grip_origin::serve(&listen).map_err(|e| e.to_string()),
         scenario => run_scenario(scenario),
@@ -352,6 +365,7 @@ fn run_scenario(scenario: Scenario) -> Result<(), String> {
             channels,
             ready_on_send,
             settle,
+            ramp,
             header,
             common,
         } => hold(
@@ -360,6 +374,7 @@ fn run_scenario(scenario: Scenario) -> Result<(), String> {
             channels,
             ready_on_send,
             settle,
+            ramp,
             &header,
             &common,
         )?,
@@ -374,10 +389,11 @@ fn run_scenario(scenario: Scenario) -> Result<(), String> {
             header,
             timeout,
             settle,
+            ramp,
             common,
         } => fanout(
             &url, count, channels, messages, &pub_url, &pub_body, interval, &header, timeout,
-            settle, &common,
+            settle, ramp, &common,
         )?,
         Scenario::PublishUnderFlood {
             flood_url,
@@ -504,8 +520,10 @@ fn subscriber_args(
     ready_on_send: bool,
     header: &str,
     timeout: Duration,
+    ramp: u64,
     common: &Common,
 ) -> Vec<Vec<String>> {
+    let ramp_each = ramp.div_ceil(common.procs.max(1) as u64);
     shares(count, common.procs)
         .into_iter()
         .map(|(offset, n)| {
@@ -537,17 +555,20 @@ fn subscriber_args(
             if ready_on_send {
                 a.push("--ready-on-send".into());
             }
+            a.extend(["--ramp".into(), ramp_each.to_string()]);
             a
         })
         .collect()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn hold(
     url: &str,
     count: usize,
     channels: usize,
     ready_on_send: bool,
     settle: Duration,
+    ramp: u64,
     header: &str,
     common: &Common,
 ) -> Result<Report, String> {
@@ -562,6 +583,7 @@ fn hold(
         ready_on_send,
         header,
         timeout,
+        ramp,
         common,
     ))
     .map_err(|e| e.to_string())?;
@@ -609,12 +631,13 @@ fn fanout(
     header: &str,
     timeout: Duration,
     settle: Duration,
+    ramp: u64,
     common: &Common,
 ) -> Result<Report, String> {
     Target::parse(url)?;
     let pub_target = Target::parse(pub_url)?;
     let workers = Workers::spawn(subscriber_args(
-        url, count, channels, messages, false, header, timeout, common,
+        url, count, channels, messages, false, header, timeout, ramp, common,
     ))
     .map_err(|e| e.to_string())?;
     workers.wait_all("ready", Duration::from_secs(300))?;
@@ -755,6 +778,7 @@ fn work_subscribers(
     ready_on_send: bool,
     header: &str,
     timeout: Duration,
+    ramp: u64,
 ) -> Result<(), String> {
     raise_fd_limit();
     let extra_headers = if header.is_empty() {
@@ -771,6 +795,7 @@ fn work_subscribers(
         messages,
         ready_on_send,
         extra_headers,
+        ramp,
     };
     procs::listen_to_parent(&STOP, &GO);
     let result =

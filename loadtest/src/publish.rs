@@ -5,12 +5,15 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use crate::http::{answer, Answer};
+use crate::http::{answer, closes, Answer};
 use crate::target::{monotonic_ns, Target};
 
 pub struct Publisher {
     target: Target,
     stream: TcpStream,
+    /// The last answer said `Connection: close` (Pushpin's does): connect again,
+    /// before the next publish's clock starts.
+    closed: bool,
 }
 
 impl Publisher {
@@ -28,6 +31,7 @@ impl Publisher {
         Ok(Publisher {
             target: target.clone(),
             stream,
+            closed: false,
         })
     }
 
@@ -48,6 +52,9 @@ impl Publisher {
             self.target.host,
             body.len()
         );
+        if self.closed {
+            *self = Publisher::connect(&self.target)?;
+        }
         let started = monotonic_ns();
         if self.stream.write_all(request.as_bytes()).is_err() {
             *self = Publisher::connect(&self.target)?;
@@ -60,7 +67,9 @@ impl Publisher {
         loop {
             match answer(&input) {
                 Answer::Complete { status, .. } if (200..300).contains(&status) => {
-                    return Ok((monotonic_ns() - started) / 1000)
+                    let micros = (monotonic_ns() - started) / 1000;
+                    self.closed = closes(&input);
+                    return Ok(micros);
                 }
                 Answer::Complete { status, .. } => {
                     return Err(format!("publish answered {status}"))

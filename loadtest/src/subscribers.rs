@@ -26,6 +26,8 @@ pub struct SubscriberSpec {
     /// when there is something), not when its answer's head arrives.
     pub ready_on_send: bool,
     pub extra_headers: String,
+    /// Connections opened a second (0: all at once).
+    pub ramp: u64,
 }
 
 /// What it saw.
@@ -95,42 +97,53 @@ pub fn run(
         latency: Histogram::new_with_bounds(1, 120_000_000, 3).expect("bounds"),
     };
     let words = spec.messages.div_ceil(64).max(1);
-    for i in 0..spec.count {
-        let channel = channel_name(spec.offset + i, spec.channels);
-        match sources.connect(spec.target.addr) {
-            Ok(mut socket) => {
-                let entry = subs.vacant_entry();
-                poll.registry().register(
-                    &mut socket,
-                    Token(entry.key()),
-                    Interest::READABLE | Interest::WRITABLE,
-                )?;
-                entry.insert(Sub {
-                    socket,
-                    request: spec.target.get(&channel, true, &spec.extra_headers),
-                    written: 0,
-                    head_seen: false,
-                    carry: Vec::new(),
-                    last_seq: 0,
-                    seen: vec![0; words],
-                    got: 0,
-                });
-            }
-            Err(_) => result.failed += 1,
-        }
-    }
+    let mut opening = 0..spec.count;
+    let ramp_started = Instant::now();
     let mut ready = Some(ready);
     let mut complete = 0usize;
     let mut buf = vec![0u8; 64 * 1024];
     let end = Instant::now() + deadline;
     while Instant::now() < end && !stop.load(Ordering::Relaxed) {
+        let due = if spec.ramp == 0 {
+            spec.count
+        } else {
+            let elapsed = ramp_started.elapsed().as_secs_f64();
+            ((elapsed * spec.ramp as f64) as usize + 1).min(spec.count)
+        };
+        while opening.start < due {
+            let Some(i) = opening.next() else { break };
+            let channel = channel_name(spec.offset + i, spec.channels);
+            match sources.connect(spec.target.addr) {
+                Ok(mut socket) => {
+                    let entry = subs.vacant_entry();
+                    poll.registry().register(
+                        &mut socket,
+                        Token(entry.key()),
+                        Interest::READABLE | Interest::WRITABLE,
+                    )?;
+                    entry.insert(Sub {
+                        socket,
+                        request: spec.target.get(&channel, true, &spec.extra_headers),
+                        written: 0,
+                        head_seen: false,
+                        carry: Vec::new(),
+                        last_seq: 0,
+                        seen: vec![0; words],
+                        got: 0,
+                    });
+                }
+                Err(_) => result.failed += 1,
+            }
+        }
         if ready.is_some() && result.opened + result.failed >= spec.count as u64 {
             (ready.take().expect("checked"))();
         }
         if spec.messages > 0 && complete + result.failed as usize >= spec.count {
             break;
         }
-        poll.poll(&mut events, Some(Duration::from_millis(50)))?;
+        // While ramping, wake often enough to open the next connections on time.
+        let wait = if opening.is_empty() { 50 } else { 2 };
+        poll.poll(&mut events, Some(Duration::from_millis(wait)))?;
         for event in events.iter() {
             let key = event.token().0;
             let Some(sub) = subs.get_mut(key) else {
@@ -196,6 +209,11 @@ pub fn run(
                             }
                         });
                         sub.carry = data[data.len() - keep..].to_vec();
+                        // A short read emptied the socket; more data raises a new
+                        // edge, so only a peer's close needs the read that finds 0.
+                        if n < buf.len() && !event.is_read_closed() {
+                            break;
+                        }
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                     Err(_) => {
