@@ -10,6 +10,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 REPEAT=${1:-3}
 RUN=$(mktemp -d /tmp/halley-peers.XXXXXX)
 RESULTS=$RUN/results.jsonl
+EXTRA_HALLEYS=()
 L=$ROOT/target/release/halley-load
 cd "$ROOT"
 
@@ -20,7 +21,7 @@ cargo build --release --quiet -p halley -p halley-load
 
 cleanup() {
   stop_halley; stop_nginx; stop_pushpin
-  kill "${ORIGIN:-}" "${ZURL:-}" 2>/dev/null || true
+  kill "${ORIGIN:-}" "${ZURL:-}" "${HALLEY_DEFERRED:-}" "${EXTRA_HALLEYS[@]}" 2>/dev/null || true
 }
 trap cleanup EXIT
 
@@ -37,11 +38,18 @@ start_halley() {
   wait_port 127.0.0.1 8080; wait_port 127.0.0.1 8081
 }
 stop_halley() { if [ -n "${HALLEY:-}" ]; then kill "$HALLEY" 2>/dev/null || true; wait "$HALLEY" 2>/dev/null || true; fi; HALLEY=; }
+# A second Halley with TCP_DEFER_ACCEPT, for the new-connection rows beside nginx's
+# `deferred` listener.
+start_halley_deferred() {
+  "$ROOT/target/release/halley" --listen 127.0.0.1:8082 --admin-listen 127.0.0.1:8083 --log-level warn --defer-accept 1s &
+  HALLEY_DEFERRED=$!
+  wait_port 127.0.0.1 8083
+}
 start_nginx() {
   rm -rf "$RUN/nginx"; mkdir -p "$RUN/nginx/tmp"; cp loadtest/peers/nginx.conf "$RUN/nginx/"
   nginx -p "$RUN/nginx" -c "$RUN/nginx/nginx.conf" -g 'daemon off;' 2>/dev/null &
   NGINX=$!
-  for port in 8090 8091 8094; do wait_port 127.0.0.1 $port; done
+  for port in 8090 8091 8094 8095; do wait_port 127.0.0.1 $port; done
   sleep 0.3
   NGINX_PIDS="$NGINX,$(pgrep -d, -P "$NGINX")"
 }
@@ -98,18 +106,26 @@ fresh() { # server: restart it, for a hold measured from nothing
 
 PUSHPIN_BODY='{"items":[{"channel":"{channel}","formats":{"http-stream":{"content":"{payload}\n"}}}]}'
 RATE=(--concurrency 64 --duration 5s --procs 2 --sources 32)
+start_halley_deferred
 for keepalive in "" "--keepalive"; do
   run halley "$HALLEY" conn-rate --url 'http://127.0.0.1:8080/sub/{channel}?t=poll' "${RATE[@]}" $keepalive
   run nchan "$NGINX_PIDS" conn-rate --url 'http://127.0.0.1:8090/poll/{channel}' "${RATE[@]}" $keepalive
   run nginx-fixed-200 "$NGINX_PIDS" conn-rate --url 'http://127.0.0.1:8094/' "${RATE[@]}" $keepalive
+  if [ -z "$keepalive" ]; then
+    run halley-defer-accept "$HALLEY_DEFERRED" conn-rate --url 'http://127.0.0.1:8082/sub/{channel}?t=poll' "${RATE[@]}"
+    run nginx-fixed-200-deferred "$NGINX_PIDS" conn-rate --url 'http://127.0.0.1:8095/' "${RATE[@]}"
+  fi
 done
-HOLD=(--count 10000 --channels 10 --procs 2 --settle 2s)
+kill "$HALLEY_DEFERRED"; wait "$HALLEY_DEFERRED" 2>/dev/null || true; HALLEY_DEFERRED=
+# Subscribers arrive at 500 a second, for every server: Pushpin answers a faster burst
+# with `502 Error while proxying to origin` (1,000 a second: 8% of them here).
+HOLD=(--count 10000 --channels 10 --procs 2 --settle 2s --ramp 500)
 for i in $(seq "$REPEAT"); do
   fresh halley; REPEAT=1 run halley "$HALLEY" hold --url 'http://127.0.0.1:8080/sub/{channel}?t=stream' "${HOLD[@]}"
   fresh nchan; REPEAT=1 run nchan "$NGINX_PIDS" hold --url 'http://127.0.0.1:8090/stream/{channel}' "${HOLD[@]}"
   fresh pushpin; REPEAT=1 run pushpin "$PUSHPIN_PIDS" hold --url 'http://127.0.0.1:8092/stream/{channel}' "${HOLD[@]}"
 done
-FAN=(--count 10000 --channels 1 --messages 10 --interval 300ms --procs 2 --timeout 60s --settle 2s)
+FAN=(--count 10000 --channels 1 --messages 10 --interval 300ms --procs 2 --timeout 60s --settle 2s --ramp 500)
 run halley "$HALLEY" fanout --url 'http://127.0.0.1:8080/sub/{channel}?t=stream' --pub-url 'http://127.0.0.1:8081/pub/{channel}' "${FAN[@]}"
 run nchan "$NGINX_PIDS" fanout --url 'http://127.0.0.1:8090/stream/{channel}' --pub-url 'http://127.0.0.1:8091/pub/{channel}' "${FAN[@]}"
 run pushpin "$PUSHPIN_PIDS" fanout --url 'http://127.0.0.1:8092/stream/{channel}' --pub-url 'http://127.0.0.1:8093/publish/' --pub-body "$PUSHPIN_BODY" "${FAN[@]}" --timeout 20s
@@ -118,6 +134,28 @@ run halley "$HALLEY" publish-under-flood --flood-url 'http://127.0.0.1:8080/sub/
 run nchan "$NGINX_PIDS" publish-under-flood --flood-url 'http://127.0.0.1:8090/poll/{channel}' --pub-url 'http://127.0.0.1:8091/pub/{channel}' "${FLOOD[@]}"
 fresh halley
 REPEAT=1 run halley "$HALLEY" hold --url 'http://127.0.0.1:8080/sub/{channel}?t=stream' --count 19000 --channels 10 --procs 2 --settle 2s
+
+# 100,000 held streams: more than one process may hold here, on either side. Six more
+# Halley processes join the subscriber port (SO_REUSEPORT spreads connections over all
+# seven), and six tester processes open them at 10,000 a second.
+fresh halley
+EXTRA_HALLEYS=()
+for i in 1 2 3 4 5 6; do
+  "$ROOT/target/release/halley" --listen 127.0.0.1:8080 --admin-listen 127.0.0.1:$((8100 + i)) --log-level warn &
+  EXTRA_HALLEYS+=($!)
+  wait_port 127.0.0.1 $((8100 + i))
+done
+ALL_HALLEYS=$(IFS=,; echo "$HALLEY,${EXTRA_HALLEYS[*]}")
+REPEAT=1 run halley "$ALL_HALLEYS" hold --url 'http://127.0.0.1:8080/sub/{channel}?t=stream' --count 100000 --channels 10 --procs 6 --sources 8 --ramp 10000 --settle 2s
+kill "${EXTRA_HALLEYS[@]}"; wait "${EXTRA_HALLEYS[@]}" 2>/dev/null || true; EXTRA_HALLEYS=()
+
+# Live blog: readers polling every 60 s (±10 s), each poll on a new connection, in
+# steps; one run of 70 s per step and server.
+for readers in 600000 900000 1200000; do
+  LIVE=(--readers "$readers" --interval 60s --jitter 10s --duration 70s --procs 4 --sources 32)
+  REPEAT=1 run halley "$HALLEY" liveblog --url 'http://127.0.0.1:8080/sub/{channel}?t=poll' "${LIVE[@]}"
+  REPEAT=1 run nchan "$NGINX_PIDS" liveblog --url 'http://127.0.0.1:8090/poll/{channel}' "${LIVE[@]}"
+done
 
 python3 loadtest/peers/summarise.py "$RESULTS" "$REPEAT" > docs/benchmarks.md
 cp "$RESULTS" "$RUN/kept-results.jsonl"

@@ -14,7 +14,11 @@ for line in open(results_path):
     line = line.strip()
     if line:
         r = json.loads(line)
-        key = r["scenario"] + (" (19,000)" if r.get("subscribers") == 19000 else "")
+        key = r["scenario"]
+        if r["scenario"] == "hold" and r.get("subscribers", 0) > 10000:
+            key += f" ({r['subscribers']:,})"
+        if r["scenario"] == "liveblog":
+            key += f" ({r['readers']:,})"
         runs[(key, r["server"])].append(r)
 
 
@@ -37,7 +41,7 @@ def version(cmd):
         return "?"
 
 
-def table(scenario, fields, servers):
+def table(scenario, fields, servers, base="halley"):
     rows = [f"| server | {' | '.join(label for label, _, _ in fields)} |", "|---" * (len(fields) + 1) + "|"]
     for server in servers:
         if (scenario, server) not in runs:
@@ -46,11 +50,24 @@ def table(scenario, fields, servers):
         for _, field, better in fields:
             value = median(scenario, server, field)
             text = "–" if value is None else f"{value:,.2f}".rstrip("0").rstrip(".")
-            mine = median(scenario, "halley", field)
-            if server != "halley" and value and mine is not None and field in MEASURES:
-                text += f" (Halley ×{mine / value:.2f})"
+            mine = median(scenario, base, field)
+            if server != base and value and mine is not None and field in MEASURES:
+                text += f" ({'Halley' if base == 'halley' else base} ×{mine / value:.2f})"
             cells.append(text)
         rows.append(f"| {server} | {' | '.join(cells)} |")
+    return "\n".join(rows)
+
+
+def liveblog():
+    rows = ["| server | readers | requests/s asked | requests/s served | errors | p99 ms | server CPU µs/request |", "|---|---|---|---|---|---|---|"]
+    steps = sorted({r["readers"] for (key, _), rs in runs.items() if key.startswith("liveblog") for r in rs})
+    for readers in steps:
+        for server in ["halley", "nchan"]:
+            key = f"liveblog ({readers:,})"
+            if (key, server) not in runs:
+                continue
+            cell = lambda f: "–" if median(key, server, f) is None else f"{median(key, server, f):,.2f}".rstrip("0").rstrip(".")
+            rows.append(f"| {server} | {readers:,} | {readers / 60:,.0f} | {cell('requests_per_s')} | {cell('errors')} | {cell('latency_p99_ms')} | {cell('server_cpu_us_per_request')} |")
     return "\n".join(rows)
 
 
@@ -77,6 +94,11 @@ read from `/proc/PID/stat` over the measured window (10 ms ticks).
 
 {table("conn-rate (new connection each)", [("requests/s", "requests_per_s", 1), ("server CPU µs/request", "server_cpu_us_per_request", -1), ("p99 ms", "latency_p99_ms", -1), ("errors", "errors", -1)], ["halley", "nchan", "nginx-fixed-200"])}
 
+The same with TCP_DEFER_ACCEPT on both sides of the comparison: a second Halley with
+`--defer-accept 1s`, and nginx's fixed 200 on a `deferred` listener.
+
+{table("conn-rate (new connection each)", [("requests/s", "requests_per_s", 1), ("server CPU µs/request", "server_cpu_us_per_request", -1), ("p99 ms", "latency_p99_ms", -1), ("errors", "errors", -1)], ["halley-defer-accept", "nginx-fixed-200", "nginx-fixed-200-deferred"], base="halley-defer-accept")}
+
 ## Keep-alive requests
 
 {table("conn-rate (keep-alive)", [("requests/s", "requests_per_s", 1), ("server CPU µs/request", "server_cpu_us_per_request", -1), ("p99 ms", "latency_p99_ms", -1), ("errors", "errors", -1)], ["halley", "nchan", "nginx-fixed-200"])}
@@ -84,13 +106,15 @@ read from `/proc/PID/stat` over the measured window (10 ms ticks).
 ## Memory per held idle subscriber
 
 10,000 streams (`t=stream`, Nchan `http-raw-stream`, Pushpin `Grip-Hold: stream`) over
-10 channels; server RSS (summed over its processes) before and after, per subscriber.
+10 channels, opened at 500 a second; server RSS (summed over its processes) before and
+after, per subscriber.
 
 {table("hold", [("bytes/subscriber", "server_bytes_per_subscriber", -1), ("held", "held", 1), ("failed", "failed", -1)], ["halley", "nchan", "pushpin"])}
 
 ## Fan-out to 10,000 streams
 
-10 messages, 300 ms apart, to 10,000 streaming subscribers of one channel; latency from
+10 messages, 300 ms apart, to 10,000 streaming subscribers of one channel (opened at
+500 a second, then 2 s to settle before the first publish); latency from
 the publish to each arrival (all on one clock), and what was lost, duplicated or out of
 order.
 
@@ -108,6 +132,21 @@ subscriber port with new connections.
 One process may hold 20,000 descriptors here; Halley holds 19,000 streams.
 
 {table("hold (19,000)", [("held", "held", 1), ("failed", "failed", -1), ("bytes/subscriber", "server_bytes_per_subscriber", -1)], ["halley"])}
+
+## 100,000 held connections
+
+More than one process may hold here, on both sides: seven Halley processes share the
+subscriber port (SO_REUSEPORT), and six tester processes open 100,000 streams from
+eight loopback source addresses, 10,000 a second. Memory is summed over the seven.
+
+{table("hold (100,000)", [("held", "held", 1), ("failed", "failed", -1), ("bytes/subscriber", "server_bytes_per_subscriber", -1)], ["halley"])}
+
+## Live blog
+
+Readers polling every 60 s (±10 s), each poll a new connection (Halley `t=poll`, Nchan
+`interval-poll`), 70 s per step, one run each; the rate asked is readers / 60.
+
+{liveblog()}
 """)
 
 # What we found, written by hand beside this script, follows the figures.
