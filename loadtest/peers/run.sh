@@ -128,7 +128,7 @@ done
 FAN=(--count 10000 --channels 1 --messages 10 --interval 300ms --procs 2 --timeout 60s --settle 2s --ramp 500)
 run halley "$HALLEY" fanout --url 'http://127.0.0.1:8080/sub/{channel}?t=stream' --pub-url 'http://127.0.0.1:8081/pub/{channel}' "${FAN[@]}"
 run nchan "$NGINX_PIDS" fanout --url 'http://127.0.0.1:8090/stream/{channel}' --pub-url 'http://127.0.0.1:8091/pub/{channel}' "${FAN[@]}"
-run pushpin "$PUSHPIN_PIDS" fanout --url 'http://127.0.0.1:8092/stream/{channel}' --pub-url 'http://127.0.0.1:8093/publish/' --pub-body "$PUSHPIN_BODY" "${FAN[@]}" --timeout 20s
+run pushpin "$PUSHPIN_PIDS" fanout --url 'http://127.0.0.1:8092/stream/{channel}' --pub-url 'http://127.0.0.1:8093/publish/' --pub-body "$PUSHPIN_BODY" "${FAN[@]}"
 FLOOD=(--concurrency 256 --duration 6s --rate 100 --procs 2 --sources 32)
 run halley "$HALLEY" publish-under-flood --flood-url 'http://127.0.0.1:8080/sub/{channel}?t=poll' --pub-url 'http://127.0.0.1:8081/pub/{channel}' "${FLOOD[@]}"
 run nchan "$NGINX_PIDS" publish-under-flood --flood-url 'http://127.0.0.1:8090/poll/{channel}' --pub-url 'http://127.0.0.1:8091/pub/{channel}' "${FLOOD[@]}"

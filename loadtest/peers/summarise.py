@@ -75,8 +75,8 @@ cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.start
 print(f"""# Benchmarks
 
 Halley beside nginx with Nchan and Pushpin, each measured by `halley-load` on the same
-machine in one run, every figure the median of {repeat} runs (the 19,000-connection
-hold: one run). A ratio in brackets is Halley's figure divided by that peer's.
+machine in one run, every figure the median of {repeat} runs (the holds of 19,000 and
+100,000 connections and the live blog: one run each). A ratio in brackets is Halley's figure divided by that peer's.
 Reproduce with `loadtest/peers/run.sh {repeat}` (as root: it installs the peers from
 Debian's packages); the raw JSON lines of each run are kept in the run's temporary
 directory.
@@ -84,7 +84,7 @@ directory.
 - Machine: {cpu}, {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores, Linux {platform.release()}; load tester and servers share it.
 - Halley: {version(['target/release/halley', '--version'])}, two loops (defaults).
 - nginx: {version(['nginx', '-v'])}, Nchan {version(['dpkg-query', '-W', '-f=${Version}', 'libnginx-mod-nchan'])}, two workers.
-- Pushpin: {version(['pushpin', '--version'])}, Debian's settings but for ports; backend `halley-load grip-origin`.
+- Pushpin: {version(['pushpin', '--version'])}, Debian's settings but for ports and its delivery rate limit (`message_rate`, `message_hwm`, lifted); backend `halley-load grip-origin`, reached through zurl.
 
 ## New connection per request (interval poll)
 
