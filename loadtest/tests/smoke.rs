@@ -129,6 +129,28 @@ fn hold_holds_what_it_says() {
 }
 
 #[test]
+fn hold_ramps_at_the_rate_asked() {
+    let server = start(|_| {});
+    let url = sub_url(&server, "t=stream");
+    let report = load(
+        &server,
+        &[
+            "hold", "--url", &url, "--count", "60", "--ramp", "100", "--settle", "0ms",
+        ],
+    );
+    assert_eq!(report["held"], 60, "{report}");
+    // `load` runs two processes: at 50 a second each, they open their 30th connection
+    // no sooner than 29/50 s after they start, a lower bound the ramp itself sets.
+    let took = report["seconds_to_hold"].as_f64().unwrap();
+    assert!(
+        took >= 0.55,
+        "60 held in {took} s: the ramp was not applied"
+    );
+    assert_eq!(total(&server, "connections_accepted"), 60);
+    server.shutdown();
+}
+
+#[test]
 fn fanout_delivers_what_the_server_sent() {
     let server = start(|_| {});
     let (url, publish) = (sub_url(&server, "t=sse"), pub_url(&server));
