@@ -6,6 +6,9 @@
 use std::io;
 use std::time::Duration;
 
+/// The shortest slice the kernel grants a fair task (it clamps requests to 0.1–100 ms).
+pub const SHORTEST_SLICE: Duration = Duration::from_micros(100);
+
 /// `struct sched_attr` as the kernel reads it (its first version, 48 bytes).
 #[repr(C)]
 struct SchedAttr {
@@ -59,7 +62,7 @@ mod tests {
     fn the_thread_gets_the_slice_it_asks_for() {
         std::thread::spawn(|| {
             let before = reported_slice();
-            request_slice(Duration::from_micros(100)).expect("sched_setattr");
+            request_slice(SHORTEST_SLICE).expect("sched_setattr");
             if let Some(before) = before {
                 assert_ne!(before, 100_000, "the default slice was already 0.1 ms");
                 assert_eq!(reported_slice(), Some(100_000));

@@ -21,7 +21,12 @@ impl Publisher {
     /// thread: under a flood the tester's own busy processes would otherwise delay the
     /// publisher's wake-ups, and that delay would be counted as the server's.
     pub fn connect(target: &Target) -> Result<Publisher, String> {
-        let _ = halley::sched::request_slice(Duration::from_micros(100));
+        let _ = halley::sched::request_slice(halley::sched::SHORTEST_SLICE);
+        Publisher::open(target)
+    }
+
+    /// Opens the connection (again, after a close: the thread keeps its slice).
+    fn open(target: &Target) -> Result<Publisher, String> {
         let stream = TcpStream::connect_timeout(&target.addr, Duration::from_secs(5))
             .map_err(|e| format!("publisher: {e}"))?;
         stream.set_nodelay(true).map_err(|e| e.to_string())?;
@@ -53,11 +58,11 @@ impl Publisher {
             body.len()
         );
         if self.closed {
-            *self = Publisher::connect(&self.target)?;
+            *self = Publisher::open(&self.target)?;
         }
         let started = monotonic_ns();
         if self.stream.write_all(request.as_bytes()).is_err() {
-            *self = Publisher::connect(&self.target)?;
+            *self = Publisher::open(&self.target)?;
             self.stream
                 .write_all(request.as_bytes())
                 .map_err(|e| e.to_string())?;

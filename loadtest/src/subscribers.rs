@@ -97,7 +97,8 @@ pub fn run(
         latency: Histogram::new_with_bounds(1, 120_000_000, 3).expect("bounds"),
     };
     let words = spec.messages.div_ceil(64).max(1);
-    let mut opening = 0..spec.count;
+    // Subscribers `0..opened_up_to` have been opened (or failed to).
+    let mut opened_up_to = 0usize;
     let ramp_started = Instant::now();
     let mut ready = Some(ready);
     let mut complete = 0usize;
@@ -110,8 +111,7 @@ pub fn run(
             let elapsed = ramp_started.elapsed().as_secs_f64();
             ((elapsed * spec.ramp as f64) as usize + 1).min(spec.count)
         };
-        while opening.start < due {
-            let Some(i) = opening.next() else { break };
+        for i in opened_up_to..due {
             let channel = channel_name(spec.offset + i, spec.channels);
             match sources.connect(spec.target.addr) {
                 Ok(mut socket) => {
@@ -135,6 +135,7 @@ pub fn run(
                 Err(_) => result.failed += 1,
             }
         }
+        opened_up_to = opened_up_to.max(due);
         if ready.is_some() && result.opened + result.failed >= spec.count as u64 {
             (ready.take().expect("checked"))();
         }
@@ -142,7 +143,7 @@ pub fn run(
             break;
         }
         // While ramping, wake often enough to open the next connections on time.
-        let wait = if opening.is_empty() { 50 } else { 2 };
+        let wait = if opened_up_to == spec.count { 50 } else { 2 };
         poll.poll(&mut events, Some(Duration::from_millis(wait)))?;
         for event in events.iter() {
             let key = event.token().0;

@@ -42,10 +42,6 @@ const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nC
 /// How soon accepting is tried again after running out of descriptors.
 const ACCEPT_RETRY_MS: u64 = 50;
 
-/// The scheduler slice the admin thread asks for: the shortest the kernel grants, so a
-/// publish arriving while the loops are busy runs at once.
-const ADMIN_SLICE: Duration = Duration::from_micros(100);
-
 /// What the admin loop can be told (besides socket events).
 #[derive(Debug)]
 pub enum AdminMessage {
@@ -139,8 +135,9 @@ impl Admin {
     /// Runs until told to shut down.
     pub fn run(mut self) {
         info!("admin: started");
-        // A publish should not wait for busy subscriber loops to finish their slices.
-        if let Err(e) = crate::sched::request_slice(ADMIN_SLICE) {
+        // A publish should not wait for busy subscriber loops to finish their slices:
+        // with the shortest slice, one arriving while the loops are busy runs at once.
+        if let Err(e) = crate::sched::request_slice(crate::sched::SHORTEST_SLICE) {
             log::debug!("admin: no short scheduler slice: {e}");
         }
         let mut events = Events::with_capacity(256);
