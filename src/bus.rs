@@ -28,6 +28,10 @@ pub enum LoopMessage {
         channel: Box<str>,
         reply: Sender<usize>,
     },
+    /// Retention moved the oldest id storage holds of a channel.
+    Retained { channel: Arc<str>, first_id: u64 },
+    /// Events read from storage for a connection catching up.
+    Fetched(crate::storage::catchup::Fetched),
     /// End every stream and held poll cleanly, then exit.
     Shutdown,
 }
@@ -121,6 +125,21 @@ impl Bus {
         (0..asked)
             .map_while(|_| answers.recv_deadline(deadline).ok())
             .sum()
+    }
+
+    /// Tells every loop that storage now holds `channel` from `first_id` on.
+    pub fn retained(&self, channel: &Arc<str>, first_id: u64) {
+        for sender in &self.loops {
+            sender.send(LoopMessage::Retained {
+                channel: channel.clone(),
+                first_id,
+            });
+        }
+    }
+
+    /// The sender of each loop, in loop order.
+    pub fn senders(&self) -> Vec<LoopSender> {
+        self.loops.clone()
     }
 
     /// Tells every loop to shut down.

@@ -6,6 +6,8 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::config::{AllowOrigin, Config};
+use crate::storage::retention::Limit;
+use crate::storage::{FsyncPolicy, Retention};
 use crate::units::{parse_duration, parse_size};
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -83,6 +85,24 @@ pub struct Args {
     /// Most admin connections at once; more get 503.
     #[arg(long, default_value_t = 256, value_name = "N")]
     pub admin_max_conns: usize,
+    /// Keep every event in an append-only log in this directory, and recover it at start.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// With --data-dir, when a publish is answered: `always` after the event is on disk
+    /// (group commit), `batch` once written, syncing every --fsync-interval, `never` once
+    /// written, leaving the disk to the kernel.
+    #[arg(long, default_value = "always", value_parser = FsyncPolicy::parse, value_name = "WHEN")]
+    pub fsync: FsyncPolicy,
+    /// With --fsync batch: the most acknowledged events a machine crash can lose is this long's worth.
+    #[arg(long, default_value = "1s", value_parser = duration, value_name = "DURATION")]
+    pub fsync_interval: Duration,
+    /// With --data-dir, how much of each channel is kept: a number of events (100000), a
+    /// size (512MiB) or an age (24h); repeat to combine. Default: everything.
+    #[arg(long, value_parser = Limit::parse, value_name = "LIMIT")]
+    pub retain: Vec<Limit>,
+    /// With --data-dir, the size at which a log segment is sealed (retention deletes whole segments).
+    #[arg(long, default_value = "4MiB", value_parser = size, value_name = "SIZE")]
+    pub segment_size: u64,
     /// Log level: error, warn, info, debug or trace (RUST_LOG, when set, wins).
     #[arg(long, default_value = "info", value_name = "LEVEL")]
     pub log_level: String,
@@ -113,6 +133,13 @@ impl Args {
             write_timeout: self.write_timeout,
             max_conns: self.max_conns,
             admin_max_conns: self.admin_max_conns,
+            data_dir: self.data_dir.clone(),
+            fsync: self.fsync,
+            fsync_interval: self.fsync_interval,
+            retain: Retention {
+                limits: self.retain.clone(),
+            },
+            segment_size: self.segment_size.min(usize::MAX as u64) as usize,
         }
     }
 }

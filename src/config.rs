@@ -85,6 +85,16 @@ pub struct Config {
     pub max_conns: Option<usize>,
     /// Most admin-port connections at once.
     pub admin_max_conns: usize,
+    /// Where the durable log lives; `None` keeps events in memory only.
+    pub data_dir: Option<std::path::PathBuf>,
+    /// When a publish is acknowledged against the disk.
+    pub fsync: crate::storage::FsyncPolicy,
+    /// With `--fsync batch`, how often the log is synced.
+    pub fsync_interval: Duration,
+    /// How much of each channel's log is kept.
+    pub retain: crate::storage::Retention,
+    /// Size at which a log segment is sealed and the next begun.
+    pub segment_size: usize,
 }
 
 impl Default for Config {
@@ -110,6 +120,11 @@ impl Default for Config {
             write_timeout: Duration::from_secs(10),
             max_conns: None,
             admin_max_conns: 256,
+            data_dir: None,
+            fsync: crate::storage::FsyncPolicy::Always,
+            fsync_interval: Duration::from_secs(1),
+            retain: crate::storage::Retention::default(),
+            segment_size: 4 << 20,
         }
     }
 }
@@ -161,6 +176,12 @@ impl Config {
             return fail(
                 "--header-timeout, --keepalive-timeout and --write-timeout must be above zero",
             );
+        }
+        if self.fsync_interval.is_zero() {
+            return fail("--fsync-interval must be above zero");
+        }
+        if self.segment_size < 4096 || self.segment_size > 1 << 30 {
+            return fail("--segment-size must be between 4KiB and 1GiB");
         }
         if self.max_conns == Some(0) || self.admin_max_conns == 0 {
             return fail("--max-conns and --admin-max-conns must be at least 1");

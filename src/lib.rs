@@ -45,6 +45,7 @@ pub mod net;
 pub mod sched;
 pub mod server;
 pub mod stats;
+pub mod storage;
 pub mod subscribe;
 pub mod timer;
 pub mod transport;

@@ -12,24 +12,29 @@ use crossbeam_channel::Sender;
 use log::{info, warn};
 use mio::{Poll, Waker};
 
-use crate::admin::{self, Admin, AdminMessage};
+use crate::admin::{self, Admin, AdminMessage, Persistence, Store};
 use crate::admission::Admission;
 use crate::bus::{loop_channel, Bus};
 use crate::config::{Config, ConfigError};
 use crate::net;
+use crate::channel::ChannelIndex;
 use crate::stats::Stats;
+use crate::storage::{self, DiskLog, DiskOptions, DiskReader, FsyncPolicy, MemoryStorage, Recovered, Storage, StorageError};
 use crate::worker::{self, Worker};
 
 /// Descriptors kept back from `--max-conns` when it is derived from the limit: the
 /// listeners, wakers and polls, each loop's reserve descriptor, the admin port's
 /// connections, and log files or the like.
 const DESCRIPTORS_HELD_BACK: usize = 64;
+/// Log segments kept open for writing at once with `--data-dir`.
+const OPEN_SEGMENTS: usize = 64;
 
 /// Why the server could not start.
 #[derive(Debug)]
 pub enum StartError {
     Config(ConfigError),
     Bind { addr: SocketAddr, error: io::Error },
+    Storage(StorageError),
     Io(io::Error),
 }
 
@@ -38,6 +43,7 @@ impl std::fmt::Display for StartError {
         match self {
             StartError::Config(e) => write!(f, "{e}"),
             StartError::Bind { addr, error } => write!(f, "cannot listen on {addr}: {error}"),
+            StartError::Storage(e) => write!(f, "{e}"),
             StartError::Io(e) => write!(f, "{e}"),
         }
     }
@@ -61,6 +67,11 @@ fn exit_if_panics(name: &str, body: impl FnOnce()) {
     }
 }
 
+/// The data directory (only called with `--data-dir`).
+fn log_root(config: &Config) -> &std::path::Path {
+    config.data_dir.as_deref().expect("called with --data-dir")
+}
+
 /// A running server.
 pub struct Server {
     subscriber_addr: SocketAddr,
@@ -77,7 +88,10 @@ impl Server {
     pub fn start(config: Config) -> Result<Server, StartError> {
         config.validate().map_err(StartError::Config)?;
         let fd_limit = net::raise_fd_limit().unwrap_or(1024) as usize;
-        let held_back = DESCRIPTORS_HELD_BACK + config.admin_max_conns + 4 * config.threads;
+        let held_back = DESCRIPTORS_HELD_BACK
+            + config.admin_max_conns
+            + 4 * config.threads
+            + if config.data_dir.is_some() { OPEN_SEGMENTS + 8 } else { 0 };
         let allowed = fd_limit.saturating_sub(held_back).max(1);
         let max_conns = match config.max_conns {
             Some(asked) if asked > allowed => {
@@ -90,6 +104,24 @@ impl Server {
         let admission = Arc::new(Admission::new(max_conns));
         let config = Arc::new(config);
         let stats = Arc::new(Stats::new(config.threads));
+        // Storage first: a directory that cannot be trusted stops the start before
+        // any port is bound.
+        let disk = match &config.data_dir {
+            Some(dir) => {
+                let options = DiskOptions {
+                    segment_bytes: config.segment_size,
+                    retention: config.retain.clone(),
+                    max_open_files: OPEN_SEGMENTS,
+                    sync_on_seal: config.fsync != FsyncPolicy::Never,
+                };
+                let mut log = DiskLog::open(dir, options, stats.clone()).map_err(StartError::Storage)?;
+                let recovered = log.recover(config.history).map_err(StartError::Storage)?;
+                info!("storage: {} recovered {} channels", dir.display(), recovered.len());
+                Some((log, recovered))
+            }
+            None => None,
+        };
+        let recovered: &[Recovered] = disk.as_ref().map_or(&[], |(_, r)| r);
 
         let bind = |addr: SocketAddr, reuse_port: bool, defer_accept: Duration| {
             net::bind_listener(addr, reuse_port, defer_accept)
@@ -111,11 +143,16 @@ impl Server {
             let waker = Arc::new(Waker::new(poll.registry(), worker::WAKER)?);
             let (sender, inbox) = loop_channel(waker);
             senders.push(sender);
+            let index = match &disk {
+                Some(_) => ChannelIndex::backed(config.history, recovered),
+                None => ChannelIndex::new(config.history),
+            };
             workers.push(Worker::new(
                 number,
                 poll,
                 listener,
                 inbox,
+                index,
                 config.clone(),
                 stats.clone(),
                 admission.clone(),
@@ -126,6 +163,33 @@ impl Server {
         let admin_poll = Poll::new()?;
         let admin_waker = Arc::new(Waker::new(admin_poll.registry(), admin::WAKER)?);
         let (admin_sender, admin_inbox) = crossbeam_channel::unbounded();
+        let mut threads = Vec::new();
+        let storing = match disk {
+            Some((log, recovered)) => {
+                let (catchup, thread) = storage::catchup::spawn(
+                    Box::new(DiskReader::new(log_root(&config), stats.clone())),
+                    bus.senders(),
+                    stats.clone(),
+                )?;
+                threads.push(thread);
+                for worker in &mut workers {
+                    worker.set_catchup(catchup.clone());
+                }
+                let (journal, thread) = storage::journal::spawn(
+                    Box::new(log),
+                    config.fsync,
+                    config.fsync_interval,
+                    admin_waker.clone(),
+                    stats.clone(),
+                )?;
+                threads.push(thread);
+                (Store::recovered(config.history, &recovered), Persistence::Journal(journal))
+            }
+            None => (
+                Store::new(config.history),
+                Persistence::Memory(MemoryStorage::new(config.history)),
+            ),
+        };
         let admin = Admin::new(
             admin_poll,
             admin_listener,
@@ -134,9 +198,9 @@ impl Server {
             stats.clone(),
             bus.clone(),
             admission.clone(),
+            storing,
         )?;
 
-        let mut threads = Vec::new();
         for (number, worker) in workers.into_iter().enumerate() {
             threads.push(
                 std::thread::Builder::new()

@@ -78,6 +78,14 @@ counters! {
         heads_too_large: Counter, "Admin request heads over --max-head, answered 431.";
         header_timeouts: Counter, "Admin connections closed because a request was not complete in time.";
         conns_refused: Counter, "Admin connections refused at --admin-max-conns.";
+        events_stored: Counter, "Events written to the on-disk log (--data-dir).";
+        fsyncs: Counter, "Files and directories synced to disk by the journal.";
+        storage_errors: Counter, "Storage failures; after one, publishes are answered 503.";
+        publishes_refused_storage: Counter, "Publishes and closes answered 503 because storage failed.";
+        damaged_blocks: Counter, "Damaged blocks found in the log at recovery or while reading; their events are not served.";
+        segments_deleted: Counter, "Log segments deleted by --retain.";
+        catchup_reads: Counter, "Reads from storage for subscribers older than the in-memory history.";
+        catchup_events: Counter, "Events read from storage for catching up.";
     }
 }
 

@@ -3,12 +3,15 @@
 //! by a subscriber loop, so a publisher gets in however loaded the subscriber port is.
 //!
 //! `store.rs` gives each event its id and knows which channels are closed;
-//! `routes.rs` answers requests; this file is the loop and its connections.
+//! `storing.rs` stores events before they are acknowledged; `routes.rs` answers
+//! requests; this file is the loop and its connections.
 
 mod routes;
 mod store;
+mod storing;
 
 pub use store::{ChannelInfo, PublishError, Store};
+pub use storing::Persistence;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -64,6 +67,8 @@ struct AdminConn {
     timer: Option<TimerKey>,
     /// When output last made progress, ms.
     last_write_ms: u64,
+    /// The answer to the current request waits for the journal to store this request.
+    awaiting: Option<u64>,
 }
 
 /// The admin loop, ready to run on its own thread.
@@ -79,6 +84,7 @@ pub struct Admin {
     /// The subscriber loops' admission, lowered when the admin port runs out of descriptors.
     admission: Arc<Admission>,
     store: Store,
+    storing: storing::Storing,
     date: DateCache,
     start: Instant,
     now_ms: u64,
@@ -98,6 +104,7 @@ pub struct Admin {
 }
 
 impl Admin {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         poll: Poll,
         mut listener: TcpListener,
@@ -106,6 +113,7 @@ impl Admin {
         stats: Arc<Stats>,
         bus: Bus,
         admission: Arc<Admission>,
+        (store, persistence): (Store, Persistence),
     ) -> std::io::Result<Admin> {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
@@ -115,7 +123,8 @@ impl Admin {
             inbox,
             conns: Slab::new(),
             timers: TimerWheel::new(),
-            store: Store::new(config.history),
+            store,
+            storing: storing::Storing::new(persistence),
             config,
             stats,
             bus,
@@ -162,6 +171,7 @@ impl Admin {
             if self.inbox.try_recv().is_ok() {
                 break;
             }
+            self.take_journal_reports();
             if self.retry_accept_ms.is_some_and(|at| self.now_ms >= at) {
                 self.accept();
             }
@@ -180,6 +190,7 @@ impl Admin {
                 }
             }
         }
+        self.stop_journal();
         info!("admin: stopped");
     }
 
@@ -265,6 +276,7 @@ impl Admin {
             read_closed: false,
             timer: None,
             last_write_ms: self.now_ms,
+            awaiting: None,
         });
         bump(&self.stats.admin.connections);
         self.schedule(key);
@@ -295,10 +307,14 @@ impl Admin {
             Ok(_) => {}
             Err(_) => return self.close(key),
         }
-        if conn.out.is_empty() && (conn.closing || (conn.read_closed && conn.input.is_empty())) {
+        let awaiting = conn.awaiting.is_some();
+        if conn.out.is_empty()
+            && !awaiting
+            && (conn.closing || (conn.read_closed && conn.input.is_empty()))
+        {
             return self.close(key);
         }
-        if conn.read_closed && !conn.closing && conn.out.is_empty() {
+        if conn.read_closed && !conn.closing && conn.out.is_empty() && !awaiting {
             // The peer stopped sending in the middle of a request.
             return self.close(key);
         }
@@ -309,7 +325,7 @@ impl Admin {
     /// one was answered (so the next may be looked at).
     fn answer_one(&mut self, key: usize) -> bool {
         let conn = &mut self.conns[key];
-        if conn.input.is_empty() {
+        if conn.input.is_empty() || conn.awaiting.is_some() {
             return false;
         }
         let head = match parse_head(&conn.input, self.config.max_head) {
@@ -350,7 +366,7 @@ impl Admin {
         bump(&self.stats.admin.requests);
         let keep_alive = head.keep_alive;
         self.head_only = head.method == crate::http::Method::Head;
-        self.route(key, &head, &body, keep_alive);
+        self.route(key, &head, body, keep_alive);
         self.head_only = false;
         let conn = &mut self.conns[key];
         conn.input.drain(..consumed.min(conn.input.len()));
@@ -505,7 +521,8 @@ impl Admin {
     }
 
     fn on_timer(&mut self, key: usize) {
-        if self.now_ms < self.deadline(key) {
+        if self.now_ms < self.deadline(key) || self.conns[key].awaiting.is_some() {
+            // Storage answers every request; the connection waits for it.
             return self.schedule(key);
         }
         let conn = &self.conns[key];

@@ -14,7 +14,7 @@ const TEXT: &[u8] = b"text/plain; charset=utf-8";
 
 impl Admin {
     /// Answers one complete request with its body.
-    pub(super) fn route(&mut self, key: usize, head: &RequestHead, body: &[u8], keep_alive: bool) {
+    pub(super) fn route(&mut self, key: usize, head: &RequestHead, body: Vec<u8>, keep_alive: bool) {
         let raw_target = head.target.of(&self.conns[key].input).to_vec();
         let Ok((path, _query)) = target::split(&raw_target) else {
             bump(&self.stats.admin.bad_requests);
@@ -105,10 +105,13 @@ impl Admin {
         None
     }
 
-    fn publish(&mut self, key: usize, segment: &str, body: &[u8], keep_alive: bool) {
+    fn publish(&mut self, key: usize, segment: &str, body: Vec<u8>, keep_alive: bool) {
         let Some(name) = self.channel_name(key, segment, keep_alive) else {
             return;
         };
+        if self.refuse_if_storage_broken(key, keep_alive) {
+            return;
+        }
         if body.len() > self.config.max_message {
             bump(&self.stats.admin.messages_too_large);
             return self.reply(
@@ -119,7 +122,7 @@ impl Admin {
                 keep_alive,
             );
         }
-        let Ok(data) = std::str::from_utf8(body) else {
+        let Ok(data) = std::str::from_utf8(&body) else {
             bump(&self.stats.admin.bad_requests);
             return self.reply(
                 key,
@@ -131,14 +134,13 @@ impl Admin {
         };
         match self.store.publish(&name, data) {
             Ok(event) => {
-                self.bus.publish(&event);
-                bump(&self.stats.admin.events_published);
                 let answer = format!("{{\"channel\":\"{name}\",\"id\":{}}}\n", event.id);
-                self.reply(key, Status::Created, JSON, answer.as_bytes(), keep_alive)
+                let answer = (Status::Created, answer.into_bytes());
+                self.store_and_answer(key, event, body.into(), answer, keep_alive)
             }
             Err(super::PublishError::Closed) => {
                 bump(&self.stats.admin.publishes_to_closed);
-                self.reply(
+                self.answer_after_stored(
                     key,
                     Status::Conflict,
                     TEXT,
@@ -153,13 +155,21 @@ impl Admin {
         let Some(name) = self.channel_name(key, segment, keep_alive) else {
             return;
         };
-        let (id, marker) = self.store.close(&name);
-        if let Some(marker) = marker {
-            self.bus.publish(&marker);
-            bump(&self.stats.admin.events_published);
+        if self.refuse_if_storage_broken(key, keep_alive) {
+            return;
         }
+        let (id, marker) = self.store.close(&name);
         let answer = format!("{{\"channel\":\"{name}\",\"id\":{id}}}\n");
-        self.reply(key, Status::Ok, JSON, answer.as_bytes(), keep_alive)
+        match marker {
+            Some(marker) => self.store_and_answer(
+                key,
+                marker,
+                bytes::Bytes::new(),
+                (Status::Ok, answer.into_bytes()),
+                keep_alive,
+            ),
+            None => self.answer_after_stored(key, Status::Ok, JSON, answer.as_bytes(), keep_alive),
+        }
     }
 
     fn channel_info(&mut self, key: usize, segment: &str, keep_alive: bool) {

@@ -1,7 +1,8 @@
 //! The authority over channel ids: the admin thread gives every event its id here,
 //! knows which channels are closed, and answers what `GET /channels/{name}` reports.
-//! The events themselves live in the loops' history replicas (`channel/index.rs`),
-//! which receive every event in id order from this one thread.
+//! The events themselves are kept by the storage (`storage/`) and the loops' history
+//! replicas (`channel/index.rs`), which receive every event in id order from this one
+//! thread once it is stored.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,6 +15,8 @@ struct ChannelMeta {
     name: Arc<str>,
     last_id: u64,
     closed_id: Option<u64>,
+    /// Oldest id held by durable storage (`None` without one).
+    stored_first: Option<u64>,
 }
 
 /// A channel as `GET /channels/{name}` shows it.
@@ -39,6 +42,8 @@ pub struct Store {
     channels: HashMap<Arc<str>, ChannelMeta>,
     /// `--history`, to report `first_id`.
     history: usize,
+    /// Whether a durable storage holds events beyond `--history`.
+    durable: bool,
 }
 
 impl Store {
@@ -46,6 +51,34 @@ impl Store {
         Store {
             channels: HashMap::new(),
             history,
+            durable: false,
+        }
+    }
+
+    /// The ids of the channels a durable storage recovered.
+    pub fn recovered(history: usize, channels: &[crate::storage::Recovered]) -> Store {
+        let mut store = Store {
+            durable: true,
+            ..Store::new(history)
+        };
+        for channel in channels {
+            store.channels.insert(
+                channel.name.clone(),
+                ChannelMeta {
+                    name: channel.name.clone(),
+                    last_id: channel.bounds.last_id,
+                    closed_id: channel.bounds.closed_id,
+                    stored_first: Some(channel.bounds.first_id),
+                },
+            );
+        }
+        store
+    }
+
+    /// Durable storage now holds `name` from `first_id` on.
+    pub fn set_stored_first(&mut self, name: &str, first_id: u64) {
+        if let Some(meta) = self.channels.get_mut(name) {
+            meta.stored_first = Some(first_id);
         }
     }
 
@@ -58,6 +91,7 @@ impl Store {
                     name,
                     last_id: 0,
                     closed_id: None,
+                    stored_first: self.durable.then_some(1),
                 },
             );
         }
@@ -104,8 +138,9 @@ impl Store {
     pub fn info(&self, name: &str) -> Option<ChannelInfo> {
         let meta = self.channels.get(name)?;
         let retained = meta.last_id.min(self.history as u64);
+        let in_memory = meta.last_id - retained + 1;
         Some(ChannelInfo {
-            first_id: meta.last_id - retained + 1,
+            first_id: meta.stored_first.map_or(in_memory, |f| f.min(in_memory)),
             last_id: meta.last_id,
             closed: meta.closed_id.is_some(),
         })

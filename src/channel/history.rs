@@ -3,6 +3,10 @@
 //!
 //! Ids have no holes, so an event is found by arithmetic (`id - first_id`), never by
 //! search, and "what comes after cursor c" is a slice of the ring.
+//!
+//! With durable storage behind it, the history is a window on the newest events: it also
+//! knows the oldest id storage still holds (`stored_first`), so a cursor older than the
+//! window is told to fetch from storage rather than given a gap.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -17,6 +21,8 @@ pub enum Continuity {
     Ahead { last_id: u64 },
     /// Events `from..=to` after the cursor are no longer retained: send `gap`.
     Gap { from: u64, to: u64 },
+    /// Events `from..=to` are not in memory but storage holds them: fetch them.
+    Stored { from: u64, to: u64 },
     /// Every event after the cursor is retained (or there is none).
     Whole,
 }
@@ -32,6 +38,8 @@ pub struct History {
     last_id: u64,
     /// Id of the close marker, once the channel is closed.
     closed_id: Option<u64>,
+    /// Oldest id that storage holds beyond this window; `None` when nothing does.
+    stored_first: Option<u64>,
 }
 
 impl History {
@@ -42,7 +50,48 @@ impl History {
             capacity: capacity.max(1),
             last_id: 0,
             closed_id: None,
+            stored_first: None,
         }
+    }
+
+    /// An empty history in front of a storage that holds every id from `stored_first`.
+    pub fn backed(capacity: usize, stored_first: u64) -> History {
+        History {
+            stored_first: Some(stored_first),
+            ..History::new(capacity)
+        }
+    }
+
+    /// A history recovered from storage: `events` are its newest (consecutive ids),
+    /// `last_id` and `closed_id` what storage holds, from `stored_first` on.
+    pub fn recovered(
+        capacity: usize,
+        events: &[Arc<Event>],
+        last_id: u64,
+        closed_id: Option<u64>,
+        stored_first: u64,
+    ) -> History {
+        let mut history = History::backed(capacity, stored_first);
+        if events.last().is_some_and(|e| e.id == last_id) {
+            let keep = events.len().saturating_sub(history.capacity);
+            history.events.extend(events[keep..].iter().cloned());
+        }
+        history.last_id = last_id;
+        history.closed_id = closed_id;
+        history
+    }
+
+    /// Storage now holds ids from `first` on (retention deleted older ones).
+    pub fn set_stored_first(&mut self, first: u64) {
+        if self.stored_first.is_some() {
+            self.stored_first = Some(first);
+        }
+    }
+
+    /// Oldest id held anywhere: in this window or in storage behind it.
+    pub fn retained_first(&self) -> u64 {
+        let window = self.first_id();
+        self.stored_first.map_or(window, |stored| stored.min(window))
     }
 
     /// Appends the next event; its id must be `last_id() + 1`. Drops the oldest beyond
@@ -93,13 +142,18 @@ impl History {
             Continuity::Ahead {
                 last_id: self.last_id,
             }
-        } else if cursor + 1 < self.first_id() {
+        } else if cursor + 1 >= self.first_id() {
+            Continuity::Whole
+        } else if cursor + 1 < self.retained_first() {
             Continuity::Gap {
+                from: cursor + 1,
+                to: self.retained_first() - 1,
+            }
+        } else {
+            Continuity::Stored {
                 from: cursor + 1,
                 to: self.first_id() - 1,
             }
-        } else {
-            Continuity::Whole
         }
     }
 

@@ -36,15 +36,46 @@ pub struct ChannelIndex {
     channels: Slab<ChannelEntry>,
     /// `--history`: events kept per channel.
     history_capacity: usize,
+    /// Whether a durable storage holds every channel's events behind the histories.
+    durable: bool,
 }
 
 impl ChannelIndex {
-    /// An empty index whose channels keep `history_capacity` events each.
+    /// An empty index whose channels keep `history_capacity` events each, with nothing
+    /// behind them.
     pub fn new(history_capacity: usize) -> ChannelIndex {
         ChannelIndex {
             by_name: HashMap::new(),
             channels: Slab::new(),
             history_capacity,
+            durable: false,
+        }
+    }
+
+    /// An index whose histories are windows on a durable storage, which recovered
+    /// `channels`.
+    pub fn backed(history_capacity: usize, channels: &[crate::storage::Recovered]) -> ChannelIndex {
+        let mut index = ChannelIndex {
+            durable: true,
+            ..ChannelIndex::new(history_capacity)
+        };
+        for channel in channels {
+            let history = History::recovered(
+                history_capacity,
+                &channel.tail,
+                channel.bounds.last_id,
+                channel.bounds.closed_id,
+                channel.bounds.first_id,
+            );
+            index.insert_with(channel.name.clone(), history);
+        }
+        index
+    }
+
+    /// Storage now holds `name` from `first_id` on.
+    pub fn set_stored_first(&mut self, name: &str, first_id: u64) {
+        if let Some(key) = self.lookup(name) {
+            self.channels[key].history.set_stored_first(first_id);
         }
     }
 
@@ -62,9 +93,18 @@ impl ChannelIndex {
     }
 
     fn insert(&mut self, name: Arc<str>) -> ChannelKey {
+        let history = if self.durable {
+            History::backed(self.history_capacity, 1)
+        } else {
+            History::new(self.history_capacity)
+        };
+        self.insert_with(name, history)
+    }
+
+    fn insert_with(&mut self, name: Arc<str>, history: History) -> ChannelKey {
         let key = self.channels.insert(ChannelEntry {
             name: name.clone(),
-            history: History::new(self.history_capacity),
+            history,
             waiting: Slab::new(),
         });
         self.by_name.insert(name, key);

@@ -4,9 +4,11 @@
 //! subscriber is owed, advancing the cursor as it goes, so a transport sends exactly
 //! what PROTOCOL.md says and nothing twice.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::channel::history::Continuity;
+use crate::storage::Stored;
 use crate::channel::index::ChannelKey;
 use crate::channel::{ChannelIndex, Event};
 
@@ -42,6 +44,36 @@ pub enum Frame {
     Heartbeat,
 }
 
+/// What `Subscription::next` found.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// The next frame owed, its channel's cursor already advanced.
+    Frame(Frame),
+    /// Events owed are in storage, not in memory: fetch them (`start_fetch`), then ask
+    /// again once they are here (`fetched`).
+    Fetch(FetchRange),
+    /// Nothing more is owed now (or only what a fetch under way will bring).
+    Idle,
+}
+
+/// Events of one channel to read from storage: after `cursor`, up to `to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchRange {
+    /// The channel's position in the subscription.
+    pub channel: usize,
+    pub cursor: u64,
+    pub to: u64,
+}
+
+/// A fetch from storage for one channel of a subscription: under way, or its answer.
+#[derive(Debug)]
+struct Catchup {
+    channel: usize,
+    serial: u64,
+    /// `None` while the fetch is under way.
+    items: Option<VecDeque<Stored>>,
+}
+
 /// The state of one subscription.
 #[derive(Debug)]
 pub struct Subscription {
@@ -57,6 +89,8 @@ pub struct Subscription {
     pub bytes_sent: u64,
     /// Whether it is waiting in the index (held poll or open stream).
     pub waiting: bool,
+    /// The one fetch from storage this subscription may have at a time.
+    catchup: Option<Box<Catchup>>,
 }
 
 impl Subscription {
@@ -79,7 +113,7 @@ impl Subscription {
                 let history = &index.get(key).history;
                 let mut cursor = match since {
                     Since::New => history.last_id(),
-                    Since::Ids(ids) if ids[i] == 0 => history.first_id() - 1,
+                    Since::Ids(ids) if ids[i] == 0 => history.retained_first() - 1,
                     Since::Ids(ids) => ids[i],
                 };
                 let done = history.closed_id().is_some_and(|closed| cursor >= closed);
@@ -102,6 +136,7 @@ impl Subscription {
             last_write_ms: now_ms,
             bytes_sent: 0,
             waiting: false,
+            catchup: None,
         }
     }
 
@@ -115,40 +150,101 @@ impl Subscription {
         self.channels.len() > 1
     }
 
-    /// The next frame owed from history, advancing that channel's cursor; `None` when
-    /// the subscriber is caught up on every channel.
-    pub fn next_frame(&mut self, index: &ChannelIndex) -> Option<Frame> {
-        for (i, channel) in self.channels.iter_mut().enumerate() {
-            if channel.done {
+    /// The next frame owed, advancing that channel's cursor: from a fetch's answer,
+    /// else from the loop's history, else a request to fetch from storage.
+    pub fn next(&mut self, index: &ChannelIndex) -> Step {
+        for i in 0..self.channels.len() {
+            if self.channels[i].done {
                 continue;
             }
+            if let Some(catchup) = self.catchup.as_mut().filter(|c| c.channel == i) {
+                let Some(items) = catchup.items.as_mut() else {
+                    continue; // waiting for storage
+                };
+                let channel = &mut self.channels[i];
+                while let Some(item) = items.pop_front() {
+                    match item {
+                        Stored::Gap { from, to } if to > channel.cursor => {
+                            let from = from.max(channel.cursor + 1);
+                            channel.cursor = to;
+                            return Step::Frame(Frame::Gap {
+                                channel: i,
+                                from,
+                                to,
+                            });
+                        }
+                        Stored::Event(event) if event.id == channel.cursor + 1 => {
+                            channel.cursor = event.id;
+                            channel.done = event.closed;
+                            return Step::Frame(Frame::Event(event));
+                        }
+                        _ => {} // already past it
+                    }
+                }
+                self.catchup = None;
+            }
+            let channel = &mut self.channels[i];
             let history = &index.get(channel.key).history;
             match history.continuity(channel.cursor) {
                 Continuity::Ahead { last_id } => {
                     channel.cursor = last_id;
-                    return Some(Frame::Reset {
+                    return Step::Frame(Frame::Reset {
                         channel: i,
                         last_id,
                     });
                 }
                 Continuity::Gap { from, to } => {
                     channel.cursor = to;
-                    return Some(Frame::Gap {
+                    return Step::Frame(Frame::Gap {
                         channel: i,
                         from,
                         to,
                     });
                 }
+                Continuity::Stored { to, .. } => {
+                    if self.catchup.is_none() {
+                        return Step::Fetch(FetchRange {
+                            channel: i,
+                            cursor: channel.cursor,
+                            to,
+                        });
+                    }
+                }
                 Continuity::Whole => {
                     if let Some(event) = history.after(channel.cursor).next() {
                         channel.cursor = event.id;
                         channel.done = event.closed;
-                        return Some(Frame::Event(event.clone()));
+                        return Step::Frame(Frame::Event(event.clone()));
                     }
                 }
             }
         }
-        None
+        Step::Idle
+    }
+
+    /// Notes that `range` is being fetched under `serial`.
+    pub fn start_fetch(&mut self, range: FetchRange, serial: u64) {
+        self.catchup = Some(Box::new(Catchup {
+            channel: range.channel,
+            serial,
+            items: None,
+        }));
+    }
+
+    /// Takes the answer to fetch `serial`; returns false if it is not the one awaited.
+    pub fn fetched(&mut self, serial: u64, items: Vec<Stored>) -> bool {
+        match self.catchup.as_mut() {
+            Some(catchup) if catchup.serial == serial && catchup.items.is_none() => {
+                catchup.items = Some(items.into());
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether a fetch from storage is under way.
+    pub fn is_fetching(&self) -> bool {
+        self.catchup.as_ref().is_some_and(|c| c.items.is_none())
     }
 
     /// Whether any channel has something after its cursor (cheap check, no frame built).
@@ -224,7 +320,7 @@ mod tests {
 
     fn drain(sub: &mut Subscription, index: &ChannelIndex) -> Vec<String> {
         let mut out = Vec::new();
-        while let Some(frame) = sub.next_frame(index) {
+        while let Step::Frame(frame) = sub.next(index) {
             let mut json = Vec::new();
             push_control_json(&frame, sub, index, &mut json);
             out.push(String::from_utf8(json).unwrap());

@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use crate::channel::ChannelIndex;
 use crate::http::Piece;
-use crate::subscribe::state::{push_control_json, Frame, Subscription};
+use crate::subscribe::state::{push_control_json, FetchRange, Frame, Step, Subscription};
 
 /// The frames of one answer, each shared or owned.
 #[derive(Debug, Default)]
@@ -18,6 +18,8 @@ pub struct Body {
     pub frames: Vec<Bytes>,
     /// `]}` + `);`.
     pub close: &'static [u8],
+    /// Collecting stopped at events to fetch from storage first.
+    pub fetch: Option<FetchRange>,
 }
 
 impl Body {
@@ -26,9 +28,15 @@ impl Body {
     pub fn collect(sub: &mut Subscription, index: &ChannelIndex, budget: usize) -> Body {
         let mut frames = Vec::new();
         let mut size = 0;
+        let mut fetch = None;
         while size < budget {
-            let Some(frame) = sub.next_frame(index) else {
-                break;
+            let frame = match sub.next(index) {
+                Step::Frame(frame) => frame,
+                Step::Fetch(range) => {
+                    fetch = Some(range);
+                    break;
+                }
+                Step::Idle => break,
             };
             let bytes = match &frame {
                 Frame::Event(event) => event.json.clone(),
@@ -58,6 +66,7 @@ impl Body {
             open,
             frames,
             close,
+            fetch,
         }
     }
 

@@ -117,7 +117,7 @@ pub(crate) mod test_support {
     /// Every frame owed, encoded and concatenated as the wire would carry them.
     pub fn wire(index: &ChannelIndex, sub: &mut Subscription, chunked: bool) -> String {
         let mut out = Vec::new();
-        while let Some(frame) = sub.next_frame(index) {
+        while let crate::subscribe::state::Step::Frame(frame) = sub.next(index) {
             let mut head = Vec::new();
             let (shared, tail) = super::encode_stream_frame(sub, &frame, chunked, index, &mut head);
             out.extend_from_slice(&head);

@@ -16,6 +16,7 @@ mod subscribe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::Sender;
 use log::{debug, info};
 use mio::net::TcpListener;
 use mio::{Events, Poll, Token};
@@ -28,6 +29,7 @@ use crate::config::Config;
 use crate::http::date::DateCache;
 use crate::net::ReserveFd;
 use crate::stats::Stats;
+use crate::storage::catchup::FetchRequest;
 use crate::timer::TimerWheel;
 
 use conn::Conn;
@@ -67,6 +69,10 @@ pub(crate) struct Env {
     pub again: Vec<usize>,
     /// Shutting down: no new requests are read; answers close their connections.
     pub shutting_down: bool,
+    /// Where to ask for events older than the index's histories (durable storage only).
+    pub catchup: Option<Sender<FetchRequest>>,
+    /// Serial of the last fetch asked for.
+    pub fetch_serial: u64,
 }
 
 impl Env {
@@ -103,12 +109,14 @@ pub struct Worker {
 
 impl Worker {
     /// A loop over `poll` (whose registry has the bus's waker as `WAKER`) serving
-    /// `listener`.
+    /// `listener`, with the channels in `index`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         number: usize,
         poll: Poll,
         mut listener: TcpListener,
         inbox: LoopInbox,
+        index: ChannelIndex,
         config: Arc<Config>,
         stats: Arc<Stats>,
         admission: Arc<Admission>,
@@ -122,7 +130,7 @@ impl Worker {
             conns: Slab::with_capacity(1024),
             env: Env {
                 number,
-                index: ChannelIndex::new(config.history),
+                index,
                 config,
                 stats,
                 admission,
@@ -134,6 +142,8 @@ impl Worker {
                 keys: Vec::new(),
                 again: Vec::new(),
                 shutting_down: false,
+                catchup: None,
+                fetch_serial: 0,
             },
             reserve: ReserveFd::new(),
             accept_pending: false,
@@ -143,6 +153,11 @@ impl Worker {
             shutdown_deadline_ms: u64::MAX,
             messages: Vec::new(),
         })
+    }
+
+    /// Sends requests for events older than the loop's histories to `catchup`.
+    pub fn set_catchup(&mut self, catchup: Sender<FetchRequest>) {
+        self.env.catchup = Some(catchup);
     }
 
     /// Runs until shut down through the bus.
@@ -234,6 +249,10 @@ impl Worker {
                 LoopMessage::CountSubscribers { channel, reply } => {
                     let _ = reply.send(self.env.index.subscriber_count(&channel));
                 }
+                LoopMessage::Retained { channel, first_id } => {
+                    self.env.index.set_stored_first(&channel, first_id)
+                }
+                LoopMessage::Fetched(fetched) => self.on_fetched(fetched),
                 LoopMessage::Shutdown => self.begin_shutdown(),
             }
         }

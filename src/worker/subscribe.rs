@@ -13,7 +13,9 @@ use crate::channel::Event;
 use crate::http::request::RequestHead;
 use crate::http::{Method, Piece, Status};
 use crate::stats::{add, bump, drop_one};
-use crate::subscribe::state::{Frame, NOT_WAITING};
+use crate::storage::catchup::{FetchRequest, Fetched};
+use crate::storage::Stored;
+use crate::subscribe::state::{FetchRange, Frame, Step, NOT_WAITING};
 use crate::subscribe::{self, SubscribeError, Subscription, Transport};
 use crate::transport::{self, longpoll};
 
@@ -137,6 +139,12 @@ impl Worker {
         head_only: bool,
     ) {
         let body = longpoll::Body::collect(&mut sub, &self.env.index, self.env.config.max_pending);
+        if let (true, Some(range), false) = (body.is_empty(), body.fetch, head_only) {
+            // Owed events are in storage: wait for them like a long-poll would.
+            self.conns[key].sub = Some(sub);
+            self.hold_for_fetch(key, range);
+            return;
+        }
         self.end_subscription(&mut sub);
         let mut etag = Vec::with_capacity(24);
         etag.push(b'"');
@@ -177,6 +185,11 @@ impl Worker {
         };
         // Collect before leaving the index: leaving may forget a channel with no events.
         let body = longpoll::Body::collect(&mut sub, &self.env.index, self.env.config.max_pending);
+        if let (true, Some(range), false) = (body.is_empty(), body.fetch, self.env.shutting_down) {
+            self.conns[key].sub = Some(sub);
+            self.hold_for_fetch(key, range);
+            return;
+        }
         self.end_subscription(&mut sub);
         let env = &mut self.env;
         let conn = &mut self.conns[key];
@@ -187,7 +200,76 @@ impl Worker {
         if env.shutting_down {
             conn.keep_alive = false;
         }
-        write_answer(env, conn, &sub, &body, Caching::NoStore, &[], false);
+        if sub.transport == Transport::Poll {
+            // A poll that waited for storage: answered as a poll, with its ETag.
+            let mut etag = Vec::with_capacity(24);
+            etag.push(b'"');
+            sub.push_cursor(&mut etag);
+            etag.push(b'"');
+            let extra: [(&[u8], &[u8]); 1] = [(b"ETag", &etag)];
+            write_answer(env, conn, &sub, &body, Caching::Revalidate, &extra, false);
+        } else {
+            write_answer(env, conn, &sub, &body, Caching::NoStore, &[], false);
+        }
+    }
+
+    /// Holds a poll or long-poll whose owed events are in storage, and asks for them;
+    /// it is answered when they come (or at its timeout).
+    fn hold_for_fetch(&mut self, key: usize, range: FetchRange) {
+        let conn = &mut self.conns[key];
+        if !matches!(conn.state, State::Held { .. }) {
+            let until_ms = self.env.now_ms + self.env.config.poll_timeout.as_millis() as u64;
+            conn.state = State::Held { until_ms };
+        }
+        if conn.sub.as_ref().is_some_and(|sub| !sub.waiting) {
+            self.start_waiting(key);
+        }
+        self.request_fetch(key, range);
+    }
+
+    /// Asks the catch-up thread for the events of `range`; without one (nothing is
+    /// stored beyond memory), the range is a gap.
+    fn request_fetch(&mut self, key: usize, range: FetchRange) {
+        let env = &mut self.env;
+        let Some(sub) = self.conns[key].sub.as_mut() else {
+            return;
+        };
+        env.fetch_serial += 1;
+        let serial = env.fetch_serial;
+        sub.start_fetch(range, serial);
+        let channel = env.index.get(sub.channels[range.channel].key).name.clone();
+        let request = FetchRequest {
+            from_loop: env.number,
+            conn: key,
+            serial,
+            channel,
+            cursor: range.cursor,
+            to: range.to,
+            max_bytes: env.config.max_pending / 2,
+        };
+        let sent = env.catchup.as_ref().is_some_and(|c| c.send(request).is_ok());
+        if !sent {
+            let gap = Stored::Gap {
+                from: range.cursor + 1,
+                to: range.to,
+            };
+            sub.fetched(serial, vec![gap]);
+        }
+    }
+
+    /// Events from storage for a connection catching up: serve them.
+    pub(super) fn on_fetched(&mut self, fetched: Fetched) {
+        let key = fetched.conn;
+        let Some(sub) = self.conns.get_mut(key).and_then(|c| c.sub.as_mut()) else {
+            return;
+        };
+        if !sub.fetched(fetched.serial, fetched.items) {
+            return; // for a request this connection no longer waits for
+        }
+        if matches!(self.conns[key].state, State::Held { .. }) {
+            self.answer_longpoll(key);
+        }
+        self.drive(key);
     }
 
     /// Starts a stream: head, prelude, catch-up, then waits for events.
@@ -239,8 +321,13 @@ impl Worker {
             let Some(sub) = conn.sub.as_mut() else {
                 return wrote;
             };
-            let Some(frame) = sub.next_frame(&self.env.index) else {
-                return wrote;
+            let frame = match sub.next(&self.env.index) {
+                Step::Frame(frame) => frame,
+                Step::Fetch(range) => {
+                    self.request_fetch(key, range);
+                    return wrote;
+                }
+                Step::Idle => return wrote,
             };
             self.write_stream_frame(key, &frame);
             wrote = true;

@@ -1,0 +1,68 @@
+//! The catch-up thread: reads from storage what a subscriber's cursor is owed but its
+//! loop no longer holds in memory, and sends it back through that loop's inbox, so no
+//! loop ever waits on the disk.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::Sender;
+
+use super::{StorageReader, Stored};
+use crate::bus::{LoopMessage, LoopSender};
+use crate::stats::{add, bump, Stats};
+
+/// A loop's request: the events of `channel` after `cursor` up to `to`.
+#[derive(Debug)]
+pub struct FetchRequest {
+    /// The loop that asks (its number).
+    pub from_loop: usize,
+    /// The connection, and the serial of its request, to match the answer to it.
+    pub conn: usize,
+    pub serial: u64,
+    pub channel: Arc<str>,
+    pub cursor: u64,
+    pub to: u64,
+    /// About how many bytes of events to read.
+    pub max_bytes: usize,
+}
+
+/// The answer, as the loop receives it.
+#[derive(Debug)]
+pub struct Fetched {
+    pub conn: usize,
+    pub serial: u64,
+    /// Starts at the request's `cursor + 1`, with an event or a gap.
+    pub items: Vec<Stored>,
+}
+
+/// Starts the catch-up thread; it stops when every loop has dropped its sender.
+pub fn spawn(
+    mut reader: Box<dyn StorageReader>,
+    loops: Vec<LoopSender>,
+    stats: Arc<Stats>,
+) -> std::io::Result<(Sender<FetchRequest>, JoinHandle<()>)> {
+    let (requests, inbox) = crossbeam_channel::unbounded::<FetchRequest>();
+    let thread = std::thread::Builder::new()
+        .name("halley-catchup".into())
+        .spawn(move || {
+            for request in inbox {
+                let items = reader.read_after(
+                    &request.channel,
+                    request.cursor,
+                    request.to,
+                    request.max_bytes,
+                );
+                bump(&stats.admin.catchup_reads);
+                let events = items.iter().filter(|i| matches!(i, Stored::Event(_))).count();
+                add(&stats.admin.catchup_events, events as u64);
+                if let Some(sender) = loops.get(request.from_loop) {
+                    sender.send(LoopMessage::Fetched(Fetched {
+                        conn: request.conn,
+                        serial: request.serial,
+                        items,
+                    }));
+                }
+            }
+        })?;
+    Ok((requests, thread))
+}

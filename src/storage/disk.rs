@@ -1,0 +1,595 @@
+//! The durable storage: per channel, a directory of append-only segment files
+//! (`segment.rs`, bytes as in `record.rs`), the newest one written, older ones sealed
+//! and deleted by retention. `DiskLog` is the writer (one thread, `journal.rs`);
+//! `DiskReader` reads the same files from the catch-up thread, trusting only whole,
+//! checksummed records, and only up to ids the caller knows are stored.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use log::{error, warn};
+
+use super::layout;
+use super::record::{Record, Tag};
+use super::retention::{Oldest, Retention};
+use super::segment::{self, Header, SegmentWriter};
+use super::{Bounds, Entry, Recovered, Storage, StorageError, StorageReader, Stored};
+use crate::channel::Event;
+use crate::stats::{add, Stats};
+
+/// How the log is cut and kept.
+#[derive(Debug, Clone)]
+pub struct DiskOptions {
+    /// A segment is sealed and a new one started once it passes this many bytes.
+    pub segment_bytes: usize,
+    pub retention: Retention,
+    /// Most segment files kept open for writing at once (the rest are reopened when
+    /// written to again): descriptors are shared with subscribers.
+    pub max_open_files: usize,
+    /// Sync a segment when it is sealed or its file closed (every policy but `never`).
+    pub sync_on_seal: bool,
+}
+
+impl Default for DiskOptions {
+    fn default() -> DiskOptions {
+        DiskOptions {
+            segment_bytes: 4 << 20,
+            retention: Retention::default(),
+            max_open_files: 64,
+            sync_on_seal: true,
+        }
+    }
+}
+
+/// One segment as the writer knows it.
+#[derive(Debug, Clone, Copy)]
+struct SegmentInfo {
+    first_id: u64,
+    bytes: u64,
+    last_write_ms: u64,
+}
+
+/// One channel's log.
+#[derive(Debug)]
+struct ChannelLog {
+    dir: PathBuf,
+    /// Oldest first; the last is the one written to.
+    segments: VecDeque<SegmentInfo>,
+    /// The last segment, while its file is open.
+    writer: Option<SegmentWriter>,
+    last_id: u64,
+    closed_id: Option<u64>,
+}
+
+/// The writer of the on-disk log.
+#[derive(Debug)]
+pub struct DiskLog {
+    root: PathBuf,
+    options: DiskOptions,
+    channels: HashMap<Arc<str>, ChannelLog>,
+    /// Channels whose writer is open, least recently opened first.
+    open: VecDeque<Arc<str>>,
+    /// Directories with entries created or removed since the last sync.
+    dirty_dirs: Vec<PathBuf>,
+    scratch: Vec<u8>,
+    stats: Arc<Stats>,
+}
+
+impl DiskLog {
+    /// Opens (or creates) the data directory `root`; refuses one it cannot trust,
+    /// changing nothing. Call `recover` next.
+    pub fn open(root: &Path, options: DiskOptions, stats: Arc<Stats>) -> Result<DiskLog, StorageError> {
+        layout::open_root(root)?;
+        Ok(DiskLog {
+            root: root.to_path_buf(),
+            options,
+            channels: HashMap::new(),
+            open: VecDeque::new(),
+            dirty_dirs: Vec::new(),
+            scratch: Vec::with_capacity(8192),
+            stats,
+        })
+    }
+
+    /// Makes sure `name`'s writer is open and has room, starting a segment at `id`
+    /// if needed.
+    fn writer_for(&mut self, name: &Arc<str>, id: u64, now_ms: u64) -> Result<(), StorageError> {
+        let channel = self.channels.get_mut(name).expect("created by append");
+        let full = channel
+            .segments
+            .back()
+            .is_none_or(|s| s.bytes as usize >= self.options.segment_bytes);
+        if full {
+            if let Some(mut old) = channel.writer.take() {
+                if self.options.sync_on_seal {
+                    old.sync().map_err(|e| StorageError::io(old.path(), e))?;
+                }
+                self.open.retain(|n| n != name);
+            }
+            let writer = SegmentWriter::create(&channel.dir, name, id)
+                .map_err(|e| StorageError::io(&channel.dir, e))?;
+            channel.segments.push_back(SegmentInfo {
+                first_id: id,
+                bytes: writer.len() as u64,
+                last_write_ms: now_ms,
+            });
+            channel.writer = Some(writer);
+            self.dirty_dirs.push(channel.dir.clone());
+        } else if channel.writer.is_none() {
+            let last = channel.segments.back().expect("not full, so there is one");
+            let path = channel.dir.join(layout::segment_file(last.first_id));
+            let writer = SegmentWriter::reopen(path.clone(), last.bytes as usize)
+                .map_err(|e| StorageError::io(&path, e))?;
+            channel.writer = Some(writer);
+        } else {
+            return Ok(());
+        }
+        self.open.push_back(name.clone());
+        if self.open.len() > self.options.max_open_files {
+            self.close_oldest_writer()?;
+        }
+        Ok(())
+    }
+
+    fn close_oldest_writer(&mut self) -> Result<(), StorageError> {
+        let Some(name) = self.open.pop_front() else {
+            return Ok(());
+        };
+        if let Some(mut writer) = self.channels.get_mut(&name).and_then(|c| c.writer.take()) {
+            if self.options.sync_on_seal {
+                writer.sync().map_err(|e| StorageError::io(writer.path(), e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Recovers one channel directory (already checked by `check_channel`).
+    fn recover_channel(
+        &mut self,
+        plan: ChannelPlan,
+        keep: usize,
+    ) -> Result<Option<Recovered>, StorageError> {
+        let ChannelPlan {
+            dir,
+            name,
+            mut segments,
+            torn_last,
+        } = plan;
+        if let Some(path) = torn_last {
+            warn!("storage: removing {}, a segment whose creation was cut short", path.display());
+            fs::remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
+            self.dirty_dirs.push(dir.clone());
+        }
+        let Some(&(last_first, ref last_path)) = segments.last() else {
+            return Ok(None);
+        };
+        let last_path = last_path.clone();
+        let scan = segment::scan_file(&last_path).map_err(|e| StorageError::io(&last_path, e))?;
+        if !scan.damaged.is_empty() {
+            if scan.only_torn_tail() {
+                warn!(
+                    "storage: {}: cutting a torn tail at byte {} (the write was never acknowledged)",
+                    last_path.display(),
+                    scan.good_end
+                );
+                let file = fs::OpenOptions::new()
+                    .write(true)
+                    .open(&last_path)
+                    .and_then(|f| f.set_len(scan.good_end as u64).and_then(|()| f.sync_all()))
+                    .map_err(|e| StorageError::io(&last_path, e));
+                file?;
+            } else {
+                self.report_damage(&last_path, scan.damaged.len());
+            }
+        }
+        let name: Arc<str> = Arc::from(name);
+        let events: Vec<&Record> = scan.records.iter().filter(|r| r.tag != Tag::SegmentHeader).collect();
+        let last_id = events.last().map_or(last_first - 1, |r| r.id);
+        let closed_id = events.last().filter(|r| r.tag == Tag::Close).map(|r| r.id);
+        let mut infos = VecDeque::new();
+        let last_index = segments.len() - 1;
+        for (i, (first_id, path)) in segments.iter().enumerate() {
+            let meta = fs::metadata(path).map_err(|e| StorageError::io(path, e))?;
+            let bytes = if i == last_index { scan.good_end as u64 } else { meta.len() };
+            infos.push_back(SegmentInfo {
+                first_id: *first_id,
+                bytes,
+                last_write_ms: modified_ms(&meta),
+            });
+        }
+        // The newest `keep` events, from the last segment back.
+        let mut tail: Vec<Arc<Event>> = events
+            .iter()
+            .rev()
+            .take(keep)
+            .filter_map(|r| to_event(&name, r))
+            .collect();
+        segments.pop();
+        while tail.len() < keep {
+            let Some((_, path)) = segments.pop() else { break };
+            let scan = segment::scan_file(&path).map_err(|e| StorageError::io(&path, e))?;
+            if !scan.damaged.is_empty() {
+                self.report_damage(&path, scan.damaged.len());
+            }
+            let more = keep - tail.len();
+            tail.extend(
+                scan.records
+                    .iter()
+                    .rev()
+                    .filter(|r| r.tag != Tag::SegmentHeader)
+                    .take(more)
+                    .filter_map(|r| to_event(&name, r)),
+            );
+        }
+        tail.reverse();
+        // The replica's ids must be consecutive: keep only the unbroken newest run.
+        if let Some(cut) = tail.windows(2).rposition(|w| w[1].id != w[0].id + 1) {
+            tail.drain(..=cut);
+        }
+        let first_id = infos.front().map_or(last_id + 1, |s| s.first_id);
+        self.channels.insert(
+            name.clone(),
+            ChannelLog {
+                dir,
+                segments: infos,
+                writer: None,
+                last_id,
+                closed_id,
+            },
+        );
+        Ok(Some(Recovered {
+            name,
+            bounds: Bounds {
+                first_id,
+                last_id,
+                closed_id,
+            },
+            tail,
+        }))
+    }
+
+    fn report_damage(&self, path: &Path, blocks: usize) {
+        error!(
+            "storage: {}: {blocks} damaged block(s); their events will not be served (subscribers get a gap)",
+            path.display()
+        );
+        add(&self.stats.admin.damaged_blocks, blocks as u64);
+    }
+}
+
+/// A channel directory checked and ready to recover.
+#[derive(Debug)]
+struct ChannelPlan {
+    dir: PathBuf,
+    name: String,
+    /// Its segments with whole headers, oldest first.
+    segments: Vec<(u64, PathBuf)>,
+    /// A last segment whose creation was cut short, to remove.
+    torn_last: Option<PathBuf>,
+}
+
+/// Checks one channel directory without changing it.
+fn check_channel(dir: &Path) -> Result<Option<ChannelPlan>, StorageError> {
+    let untrusted = |why: String| StorageError::Untrusted(format!("{}: {why}", dir.display()));
+    let Some(dir_name) = dir.file_name().and_then(|n| n.to_str()) else {
+        return Err(untrusted("not a channel directory name".into()));
+    };
+    let mut ids: Vec<u64> = list_segments(dir)?;
+    ids.sort_unstable();
+    let mut plan = ChannelPlan {
+        dir: dir.to_path_buf(),
+        name: String::new(),
+        segments: Vec::new(),
+        torn_last: None,
+    };
+    for (i, &id) in ids.iter().enumerate() {
+        let path = dir.join(layout::segment_file(id));
+        match segment::read_header(&path).map_err(|e| StorageError::io(&path, e))? {
+            Header::Valid { channel, first_id } => {
+                if first_id != id || layout::dir_name(&channel) != dir_name {
+                    return Err(untrusted(format!(
+                        "{} says it holds channel {channel:?} from id {first_id}",
+                        path.display()
+                    )));
+                }
+                plan.name = channel;
+                plan.segments.push((id, path));
+            }
+            Header::Torn if i + 1 == ids.len() => plan.torn_last = Some(path),
+            Header::Torn => return Err(untrusted(format!("{}: a sealed segment with no header", path.display()))),
+            Header::Bad(why) => return Err(untrusted(format!("{}: {why}", path.display()))),
+        }
+    }
+    Ok((!plan.segments.is_empty() || plan.torn_last.is_some()).then_some(plan))
+}
+
+/// The first ids of the segments in a channel directory, unsorted.
+fn list_segments(dir: &Path) -> Result<Vec<u64>, StorageError> {
+    let entries = fs::read_dir(dir).map_err(|e| StorageError::io(dir, e))?;
+    Ok(entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str().and_then(layout::parse_segment_file))
+        .collect())
+}
+
+fn modified_ms(meta: &fs::Metadata) -> u64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The event a record holds, if it is one (a message whose data is UTF-8, or a close).
+fn to_event(channel: &Arc<str>, record: &Record) -> Option<Arc<Event>> {
+    match record.tag {
+        Tag::Message => std::str::from_utf8(&record.data)
+            .ok()
+            .map(|data| Arc::new(Event::message(channel.clone(), record.id, data))),
+        Tag::Close => Some(Arc::new(Event::close_marker(channel.clone(), record.id))),
+        Tag::SegmentHeader => None,
+    }
+}
+
+impl Storage for DiskLog {
+    fn recover(&mut self, keep: usize) -> Result<Vec<Recovered>, StorageError> {
+        let channels = self.root.join("channels");
+        let entries = fs::read_dir(&channels).map_err(|e| StorageError::io(&channels, e))?;
+        // First check everything, changing nothing; then recover.
+        let mut plans = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| StorageError::io(&channels, e))?;
+            if entry.file_type().map_err(|e| StorageError::io(&entry.path(), e))?.is_dir() {
+                plans.extend(check_channel(&entry.path())?);
+            }
+        }
+        let mut recovered = Vec::new();
+        for plan in plans {
+            recovered.extend(self.recover_channel(plan, keep)?);
+        }
+        for dir in std::mem::take(&mut self.dirty_dirs) {
+            layout::sync_dir(&dir)?;
+        }
+        Ok(recovered)
+    }
+
+    fn append(&mut self, entry: &Entry) -> Result<(), StorageError> {
+        let event = &entry.event;
+        if !self.channels.contains_key(&*event.channel) {
+            let dir = layout::channel_dir(&self.root, &event.channel);
+            fs::create_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
+            self.dirty_dirs.push(self.root.join("channels"));
+            self.channels.insert(
+                event.channel.clone(),
+                ChannelLog {
+                    dir,
+                    segments: VecDeque::new(),
+                    writer: None,
+                    last_id: 0,
+                    closed_id: None,
+                },
+            );
+        }
+        let channel = &self.channels[&*event.channel];
+        if event.id != channel.last_id + 1 || channel.closed_id.is_some() {
+            return Err(StorageError::io(
+                &channel.dir,
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("event {} does not follow {}", event.id, channel.last_id),
+                ),
+            ));
+        }
+        self.writer_for(&event.channel, event.id, entry.at_ms)?;
+        let channel = self.channels.get_mut(&*event.channel).expect("checked above");
+        let writer = channel.writer.as_mut().expect("opened by writer_for");
+        let tag = if event.closed { Tag::Close } else { Tag::Message };
+        writer
+            .append(&mut self.scratch, event.id, tag, entry.at_ms, &entry.data)
+            .map_err(|e| StorageError::io(writer.path(), e))?;
+        let segment = channel.segments.back_mut().expect("writer_for made one");
+        segment.bytes = writer.len() as u64;
+        segment.last_write_ms = entry.at_ms;
+        channel.last_id = event.id;
+        if event.closed {
+            channel.closed_id = Some(event.id);
+        }
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<usize, StorageError> {
+        let mut synced = 0;
+        for name in &self.open {
+            if let Some(writer) = self.channels.get_mut(name).and_then(|c| c.writer.as_mut()) {
+                if writer.sync().map_err(|e| StorageError::io(writer.path(), e))? {
+                    synced += 1;
+                }
+            }
+        }
+        self.dirty_dirs.sort_unstable();
+        self.dirty_dirs.dedup();
+        for dir in std::mem::take(&mut self.dirty_dirs) {
+            layout::sync_dir(&dir)?;
+            synced += 1;
+        }
+        Ok(synced)
+    }
+
+    fn bounds(&self, channel: &str) -> Option<Bounds> {
+        let log = self.channels.get(channel)?;
+        Some(Bounds {
+            first_id: log.segments.front().map_or(log.last_id + 1, |s| s.first_id),
+            last_id: log.last_id,
+            closed_id: log.closed_id,
+        })
+    }
+
+    fn enforce_retention(&mut self, now_ms: u64) -> Vec<(Arc<str>, u64)> {
+        let mut moved = Vec::new();
+        for (name, channel) in &mut self.channels {
+            let mut dropped = false;
+            while channel.segments.len() > 1 {
+                let oldest = Oldest {
+                    events_after: channel.last_id + 1 - channel.segments[1].first_id,
+                    bytes_total: channel.segments.iter().map(|s| s.bytes).sum(),
+                    last_write_ms: channel.segments[0].last_write_ms,
+                };
+                if !self.options.retention.drops(oldest, now_ms) {
+                    break;
+                }
+                let path = channel.dir.join(layout::segment_file(channel.segments[0].first_id));
+                match fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        error!("storage: cannot delete {}: {e}", path.display());
+                        break;
+                    }
+                }
+                self.stats.admin.segments_deleted.fetch_add(1, Ordering::Relaxed);
+                channel.segments.pop_front();
+                dropped = true;
+            }
+            if dropped {
+                self.dirty_dirs.push(channel.dir.clone());
+                moved.push((name.clone(), channel.segments[0].first_id));
+            }
+        }
+        moved
+    }
+}
+
+/// Segments decoded recently, kept by the reader: a subscriber catching up reads one
+/// segment in several requests.
+const CACHED_SEGMENTS: usize = 4;
+
+/// A segment's events, decoded.
+#[derive(Debug)]
+struct CachedSegment {
+    path: PathBuf,
+    /// The file's length when decoded (the last segment grows).
+    len: u64,
+    /// Its events, by id; ids missing from a run were in damaged blocks.
+    events: Vec<Arc<Event>>,
+}
+
+/// Reads the log from the catch-up thread.
+#[derive(Debug)]
+pub struct DiskReader {
+    root: PathBuf,
+    stats: Arc<Stats>,
+    cache: VecDeque<CachedSegment>,
+}
+
+impl DiskReader {
+    pub fn new(root: &Path, stats: Arc<Stats>) -> DiskReader {
+        DiskReader {
+            root: root.to_path_buf(),
+            stats,
+            cache: VecDeque::new(),
+        }
+    }
+
+    /// The events of the segment at `path`, decoded or from the cache; `None` when
+    /// the file is gone (retention deleted it).
+    fn segment_events(&mut self, channel: &Arc<str>, path: &Path) -> Option<usize> {
+        let len = fs::metadata(path).ok()?.len();
+        if let Some(i) = self.cache.iter().position(|c| c.path == path && c.len == len) {
+            return Some(i);
+        }
+        self.cache.retain(|c| c.path != path);
+        let scan = match segment::scan_file(path) {
+            Ok(scan) => scan,
+            Err(e) => {
+                error!("storage: cannot read {}: {e}", path.display());
+                return None;
+            }
+        };
+        // Damage after the last whole record of the segment being written is a
+        // write in progress, not damage.
+        let damaged = scan.damaged.iter().filter(|&&at| at < scan.good_end).count();
+        if damaged > 0 {
+            error!(
+                "storage: {}: {damaged} damaged block(s) not served",
+                path.display()
+            );
+            add(&self.stats.admin.damaged_blocks, damaged as u64);
+        }
+        let events = scan.records.iter().filter_map(|r| to_event(channel, r)).collect();
+        if self.cache.len() == CACHED_SEGMENTS {
+            self.cache.pop_front();
+        }
+        self.cache.push_back(CachedSegment {
+            path: path.to_path_buf(),
+            len,
+            events,
+        });
+        Some(self.cache.len() - 1)
+    }
+}
+
+impl StorageReader for DiskReader {
+    fn read_after(&mut self, channel: &str, cursor: u64, to: u64, max_bytes: usize) -> Vec<Stored> {
+        let mut out = Vec::new();
+        if cursor >= to {
+            return out;
+        }
+        let dir = layout::channel_dir(&self.root, channel);
+        let mut ids = list_segments(&dir).unwrap_or_default();
+        ids.sort_unstable();
+        let name: Arc<str> = Arc::from(channel);
+        let mut next = cursor + 1;
+        let mut bytes = 0;
+        let start = ids.partition_point(|&first| first <= next).saturating_sub(1);
+        for (i, &first_id) in ids.iter().enumerate().skip(start) {
+            if next > to || bytes >= max_bytes {
+                break;
+            }
+            if first_id > next {
+                out.push(Stored::Gap {
+                    from: next,
+                    to: (first_id - 1).min(to),
+                });
+                next = first_id;
+                if next > to {
+                    break;
+                }
+            }
+            let path = dir.join(layout::segment_file(first_id));
+            let Some(at) = self.segment_events(&name, &path) else {
+                continue;
+            };
+            let events = &self.cache[at].events;
+            let from = events.partition_point(|e| e.id < next);
+            for event in &events[from..] {
+                if event.id > to || bytes >= max_bytes {
+                    break;
+                }
+                if event.id > next {
+                    out.push(Stored::Gap {
+                        from: next,
+                        to: event.id - 1,
+                    });
+                }
+                bytes += event.data_len + 1;
+                next = event.id + 1;
+                out.push(Stored::Event(event.clone()));
+            }
+            let segment_end = ids.get(i + 1).map_or(to + 1, |&n| n);
+            if bytes < max_bytes && next < segment_end.min(to + 1) && ids.get(i + 1).is_some() {
+                // The segment ended before the next begins: its last records were damaged.
+                out.push(Stored::Gap {
+                    from: next,
+                    to: segment_end.min(to + 1) - 1,
+                });
+                next = segment_end;
+            }
+        }
+        if out.is_empty() {
+            out.push(Stored::Gap { from: cursor + 1, to });
+        }
+        out
+    }
+}

@@ -1,0 +1,186 @@
+//! Where channels' events are kept: the storage interface, and its two
+//! implementations, in memory (`memory.rs`, the default) and an append-only log on disk
+//! (`disk.rs`, with `--data-dir`).
+//!
+//! The interface is [`Storage`] (append, close, sync, recover, bounds, retention; used by
+//! one writer thread) and [`StorageReader`] (read events after an id; used by the
+//! catch-up thread). The event loops never call either: they serve from their in-memory
+//! replica (`channel::History`) and, for a cursor older than it but newer than what the
+//! storage retains, send a request to the catch-up thread (`catchup.rs`), which answers
+//! with events and gaps through the loop's inbox. Which storage answered is invisible to
+//! them.
+//!
+//! - `record.rs`: the bytes of a segment (blocks, fragments, checksums).
+//! - `layout.rs`: the directory, its format header, channel and segment file names.
+//! - `segment.rs`: one segment file, written and scanned.
+//! - `retention.rs`: `--retain` (count, bytes, age).
+//! - `journal.rs`: the writer thread, with group commit and `--fsync`.
+//! - `catchup.rs`: the reader thread.
+
+pub mod catchup;
+pub mod disk;
+pub mod journal;
+pub mod layout;
+pub mod memory;
+pub mod record;
+pub mod retention;
+pub mod segment;
+
+use std::fmt;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::channel::Event;
+
+pub use disk::{DiskLog, DiskOptions, DiskReader};
+pub use memory::MemoryStorage;
+pub use retention::Retention;
+
+/// When a publish is acknowledged, against the disk (`--fsync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    /// After the event is on disk: one `fdatasync` per file shared by every publish
+    /// that arrived while the previous one ran (group commit).
+    Always,
+    /// After the event is written to the kernel; the files are synced every
+    /// `--fsync-interval`.
+    Batch,
+    /// After the event is written to the kernel; the kernel decides when it reaches disk.
+    Never,
+}
+
+impl FsyncPolicy {
+    /// Parses `always`, `batch` or `never`.
+    pub fn parse(text: &str) -> Result<FsyncPolicy, String> {
+        match text {
+            "always" => Ok(FsyncPolicy::Always),
+            "batch" => Ok(FsyncPolicy::Batch),
+            "never" => Ok(FsyncPolicy::Never),
+            _ => Err(format!("{text:?}: expected always, batch or never")),
+        }
+    }
+}
+
+/// An event to store, as the admin thread hands it over.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The event as the loops will share it (channel, id, frames).
+    pub event: Arc<Event>,
+    /// The published body (empty for a close marker).
+    pub data: Bytes,
+    /// Wall-clock milliseconds of the publish.
+    pub at_ms: u64,
+}
+
+impl Entry {
+    /// An entry for `event`, published with `data` now.
+    pub fn new(event: Arc<Event>, data: Bytes) -> Entry {
+        Entry {
+            event,
+            data,
+            at_ms: wall_ms(),
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// What a storage holds of one channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    /// Oldest id retained (`last_id + 1` when none is).
+    pub first_id: u64,
+    /// Newest id, the close marker included (0 when none).
+    pub last_id: u64,
+    /// The close marker's id, once closed.
+    pub closed_id: Option<u64>,
+}
+
+/// One channel found by `recover`.
+#[derive(Debug)]
+pub struct Recovered {
+    pub name: Arc<str>,
+    pub bounds: Bounds,
+    /// Its newest events, oldest first, at most as many as asked.
+    pub tail: Vec<Arc<Event>>,
+}
+
+/// What a read yields, in id order.
+#[derive(Debug, Clone)]
+pub enum Stored {
+    Event(Arc<Event>),
+    /// Events `from..=to` cannot be served: retention removed them, or (reported in the
+    /// log and `/stats`) they were in a damaged block.
+    Gap { from: u64, to: u64 },
+}
+
+/// Why storage failed.
+#[derive(Debug)]
+pub enum StorageError {
+    /// An operating-system error on a path.
+    Io { path: String, error: io::Error },
+    /// The data directory cannot be trusted (another format, a bad header, not ours);
+    /// nothing was changed.
+    Untrusted(String),
+}
+
+impl StorageError {
+    pub fn io(path: &Path, error: io::Error) -> StorageError {
+        StorageError::Io {
+            path: path.display().to_string(),
+            error,
+        }
+    }
+}
+
+impl fmt::Display for StorageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StorageError::Io { path, error } => write!(f, "{path}: {error}"),
+            StorageError::Untrusted(why) => {
+                write!(f, "refusing to use the data directory {why}; nothing was changed")
+            }
+        }
+    }
+}
+
+impl std::error::Error for StorageError {}
+
+/// The writer's side of a storage. Ids are given by the caller, one channel's ids in
+/// order with no hole (1, 2, 3, ...); a close marker is the last event of its channel.
+pub trait Storage: Send {
+    /// Finds every channel kept, with its newest `keep` events. Called once, first.
+    fn recover(&mut self, keep: usize) -> Result<Vec<Recovered>, StorageError>;
+    /// Stores an event (a message or a close marker). It is safe from a crash of the
+    /// process once this returns, and from a crash of the machine after `sync`.
+    fn append(&mut self, entry: &Entry) -> Result<(), StorageError>;
+    /// Stores the close marker `id` of `channel`.
+    fn close(&mut self, channel: Arc<str>, id: u64) -> Result<(), StorageError> {
+        let event = Arc::new(Event::close_marker(channel, id));
+        self.append(&Entry::new(event, Bytes::new()))
+    }
+    /// Makes every event appended so far durable. Returns how many files it synced.
+    fn sync(&mut self) -> Result<usize, StorageError>;
+    /// What is held of `channel`, if it ever had an event.
+    fn bounds(&self, channel: &str) -> Option<Bounds>;
+    /// Applies the retention policy at wall-clock `now_ms`; returns the channels whose
+    /// first id moved, with the new one.
+    fn enforce_retention(&mut self, now_ms: u64) -> Vec<(Arc<str>, u64)>;
+}
+
+/// The reader's side: used by one other thread while the writer appends.
+pub trait StorageReader: Send {
+    /// The events of `channel` after `cursor` up to `to` (inclusive), oldest first, until
+    /// about `max_bytes` of data; a leading `Gap` for what is no longer retained. Every
+    /// answer starts at `cursor + 1` (with an event or a gap) unless nothing is stored
+    /// after `cursor`.
+    fn read_after(&mut self, channel: &str, cursor: u64, to: u64, max_bytes: usize) -> Vec<Stored>;
+}
