@@ -15,11 +15,14 @@ use mio::{Poll, Waker};
 use crate::admin::{self, Admin, AdminMessage, Persistence, Store};
 use crate::admission::Admission;
 use crate::bus::{loop_channel, Bus};
+use crate::channel::ChannelIndex;
 use crate::config::{Config, ConfigError};
 use crate::net;
-use crate::channel::ChannelIndex;
 use crate::stats::Stats;
-use crate::storage::{self, DiskLog, DiskOptions, DiskReader, FsyncPolicy, MemoryStorage, Recovered, Storage, StorageError};
+use crate::storage::{
+    self, DiskLog, DiskOptions, DiskReader, FsyncPolicy, MemoryStorage, Recovered, Storage,
+    StorageError,
+};
 use crate::worker::{self, Worker};
 
 /// Descriptors kept back from `--max-conns` when it is derived from the limit: the
@@ -91,7 +94,11 @@ impl Server {
         let held_back = DESCRIPTORS_HELD_BACK
             + config.admin_max_conns
             + 4 * config.threads
-            + if config.data_dir.is_some() { OPEN_SEGMENTS + 8 } else { 0 };
+            + if config.data_dir.is_some() {
+                OPEN_SEGMENTS + 8
+            } else {
+                0
+            };
         let allowed = fd_limit.saturating_sub(held_back).max(1);
         let max_conns = match config.max_conns {
             Some(asked) if asked > allowed => {
@@ -114,9 +121,14 @@ impl Server {
                     max_open_files: OPEN_SEGMENTS,
                     sync_on_seal: config.fsync != FsyncPolicy::Never,
                 };
-                let mut log = DiskLog::open(dir, options, stats.clone()).map_err(StartError::Storage)?;
+                let mut log =
+                    DiskLog::open(dir, options, stats.clone()).map_err(StartError::Storage)?;
                 let recovered = log.recover(config.history).map_err(StartError::Storage)?;
-                info!("storage: {} recovered {} channels", dir.display(), recovered.len());
+                info!(
+                    "storage: {} recovered {} channels",
+                    dir.display(),
+                    recovered.len()
+                );
                 Some((log, recovered))
             }
             None => None,
@@ -183,7 +195,10 @@ impl Server {
                     stats.clone(),
                 )?;
                 threads.push(thread);
-                (Store::recovered(config.history, &recovered), Persistence::Journal(journal))
+                (
+                    Store::recovered(config.history, &recovered),
+                    Persistence::Journal(journal),
+                )
             }
             None => (
                 Store::new(config.history),

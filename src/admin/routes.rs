@@ -14,7 +14,13 @@ const TEXT: &[u8] = b"text/plain; charset=utf-8";
 
 impl Admin {
     /// Answers one complete request with its body.
-    pub(super) fn route(&mut self, key: usize, head: &RequestHead, body: Vec<u8>, keep_alive: bool) {
+    pub(super) fn route(
+        &mut self,
+        key: usize,
+        head: &RequestHead,
+        body: Vec<u8>,
+        keep_alive: bool,
+    ) {
         let raw_target = head.target.of(&self.conns[key].input).to_vec();
         let Ok((path, _query)) = target::split(&raw_target) else {
             bump(&self.stats.admin.bad_requests);

@@ -173,7 +173,12 @@ impl Admin {
 
     /// Answers every pending answer up to `through`: as asked if stored, 503 if failed.
     fn finish_pending(&mut self, through: u64, failed: Option<String>) {
-        while self.storing.pending.front().is_some_and(|p| p.seq <= through) {
+        while self
+            .storing
+            .pending
+            .front()
+            .is_some_and(|p| p.seq <= through)
+        {
             let pending = self.storing.pending.pop_front().expect("checked");
             if failed.is_none() {
                 if let Some(event) = &pending.event {

@@ -91,7 +91,8 @@ impl History {
     /// Oldest id held anywhere: in this window or in storage behind it.
     pub fn retained_first(&self) -> u64 {
         let window = self.first_id();
-        self.stored_first.map_or(window, |stored| stored.min(window))
+        self.stored_first
+            .map_or(window, |stored| stored.min(window))
     }
 
     /// Appends the next event; its id must be `last_id() + 1`. Drops the oldest beyond

@@ -53,7 +53,10 @@ pub fn spawn(
                     request.max_bytes,
                 );
                 bump(&stats.admin.catchup_reads);
-                let events = items.iter().filter(|i| matches!(i, Stored::Event(_))).count();
+                let events = items
+                    .iter()
+                    .filter(|i| matches!(i, Stored::Event(_)))
+                    .count();
                 add(&stats.admin.catchup_events, events as u64);
                 if let Some(sender) = loops.get(request.from_loop) {
                     sender.send(LoopMessage::Fetched(Fetched {

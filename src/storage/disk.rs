@@ -81,7 +81,11 @@ pub struct DiskLog {
 impl DiskLog {
     /// Opens (or creates) the data directory `root`; refuses one it cannot trust,
     /// changing nothing. Call `recover` next.
-    pub fn open(root: &Path, options: DiskOptions, stats: Arc<Stats>) -> Result<DiskLog, StorageError> {
+    pub fn open(
+        root: &Path,
+        options: DiskOptions,
+        stats: Arc<Stats>,
+    ) -> Result<DiskLog, StorageError> {
         layout::open_root(root)?;
         Ok(DiskLog {
             root: root.to_path_buf(),
@@ -101,7 +105,7 @@ impl DiskLog {
         let full = channel
             .segments
             .back()
-            .is_none_or(|s| s.bytes as usize >= self.options.segment_bytes);
+            .map_or(true, |s| s.bytes as usize >= self.options.segment_bytes);
         if full {
             if let Some(mut old) = channel.writer.take() {
                 if self.options.sync_on_seal {
@@ -140,7 +144,9 @@ impl DiskLog {
         };
         if let Some(mut writer) = self.channels.get_mut(&name).and_then(|c| c.writer.take()) {
             if self.options.sync_on_seal {
-                writer.sync().map_err(|e| StorageError::io(writer.path(), e))?;
+                writer
+                    .sync()
+                    .map_err(|e| StorageError::io(writer.path(), e))?;
             }
         }
         Ok(())
@@ -159,7 +165,10 @@ impl DiskLog {
             torn_last,
         } = plan;
         if let Some(path) = torn_last {
-            warn!("storage: removing {}, a segment whose creation was cut short", path.display());
+            warn!(
+                "storage: removing {}, a segment whose creation was cut short",
+                path.display()
+            );
             fs::remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
             self.dirty_dirs.push(dir.clone());
         }
@@ -186,14 +195,22 @@ impl DiskLog {
             }
         }
         let name: Arc<str> = Arc::from(name);
-        let events: Vec<&Record> = scan.records.iter().filter(|r| r.tag != Tag::SegmentHeader).collect();
+        let events: Vec<&Record> = scan
+            .records
+            .iter()
+            .filter(|r| r.tag != Tag::SegmentHeader)
+            .collect();
         let last_id = events.last().map_or(last_first - 1, |r| r.id);
         let closed_id = events.last().filter(|r| r.tag == Tag::Close).map(|r| r.id);
         let mut infos = VecDeque::new();
         let last_index = segments.len() - 1;
         for (i, (first_id, path)) in segments.iter().enumerate() {
             let meta = fs::metadata(path).map_err(|e| StorageError::io(path, e))?;
-            let bytes = if i == last_index { scan.good_end as u64 } else { meta.len() };
+            let bytes = if i == last_index {
+                scan.good_end as u64
+            } else {
+                meta.len()
+            };
             infos.push_back(SegmentInfo {
                 first_id: *first_id,
                 bytes,
@@ -209,7 +226,9 @@ impl DiskLog {
             .collect();
         segments.pop();
         while tail.len() < keep {
-            let Some((_, path)) = segments.pop() else { break };
+            let Some((_, path)) = segments.pop() else {
+                break;
+            };
             let scan = segment::scan_file(&path).map_err(|e| StorageError::io(&path, e))?;
             if !scan.damaged.is_empty() {
                 self.report_damage(&path, scan.damaged.len());
@@ -299,7 +318,12 @@ fn check_channel(dir: &Path) -> Result<Option<ChannelPlan>, StorageError> {
                 plan.segments.push((id, path));
             }
             Header::Torn if i + 1 == ids.len() => plan.torn_last = Some(path),
-            Header::Torn => return Err(untrusted(format!("{}: a sealed segment with no header", path.display()))),
+            Header::Torn => {
+                return Err(untrusted(format!(
+                    "{}: a sealed segment with no header",
+                    path.display()
+                )))
+            }
             Header::Bad(why) => return Err(untrusted(format!("{}: {why}", path.display()))),
         }
     }
@@ -341,7 +365,11 @@ impl Storage for DiskLog {
         let mut plans = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| StorageError::io(&channels, e))?;
-            if entry.file_type().map_err(|e| StorageError::io(&entry.path(), e))?.is_dir() {
+            if entry
+                .file_type()
+                .map_err(|e| StorageError::io(&entry.path(), e))?
+                .is_dir()
+            {
                 plans.extend(check_channel(&entry.path())?);
             }
         }
@@ -383,9 +411,16 @@ impl Storage for DiskLog {
             ));
         }
         self.writer_for(&event.channel, event.id, entry.at_ms)?;
-        let channel = self.channels.get_mut(&*event.channel).expect("checked above");
+        let channel = self
+            .channels
+            .get_mut(&*event.channel)
+            .expect("checked above");
         let writer = channel.writer.as_mut().expect("opened by writer_for");
-        let tag = if event.closed { Tag::Close } else { Tag::Message };
+        let tag = if event.closed {
+            Tag::Close
+        } else {
+            Tag::Message
+        };
         writer
             .append(&mut self.scratch, event.id, tag, entry.at_ms, &entry.data)
             .map_err(|e| StorageError::io(writer.path(), e))?;
@@ -403,7 +438,10 @@ impl Storage for DiskLog {
         let mut synced = 0;
         for name in &self.open {
             if let Some(writer) = self.channels.get_mut(name).and_then(|c| c.writer.as_mut()) {
-                if writer.sync().map_err(|e| StorageError::io(writer.path(), e))? {
+                if writer
+                    .sync()
+                    .map_err(|e| StorageError::io(writer.path(), e))?
+                {
                     synced += 1;
                 }
             }
@@ -439,7 +477,9 @@ impl Storage for DiskLog {
                 if !self.options.retention.drops(oldest, now_ms) {
                     break;
                 }
-                let path = channel.dir.join(layout::segment_file(channel.segments[0].first_id));
+                let path = channel
+                    .dir
+                    .join(layout::segment_file(channel.segments[0].first_id));
                 match fs::remove_file(&path) {
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -448,7 +488,10 @@ impl Storage for DiskLog {
                         break;
                     }
                 }
-                self.stats.admin.segments_deleted.fetch_add(1, Ordering::Relaxed);
+                self.stats
+                    .admin
+                    .segments_deleted
+                    .fetch_add(1, Ordering::Relaxed);
                 channel.segments.pop_front();
                 dropped = true;
             }
@@ -496,7 +539,11 @@ impl DiskReader {
     /// the file is gone (retention deleted it).
     fn segment_events(&mut self, channel: &Arc<str>, path: &Path) -> Option<usize> {
         let len = fs::metadata(path).ok()?.len();
-        if let Some(i) = self.cache.iter().position(|c| c.path == path && c.len == len) {
+        if let Some(i) = self
+            .cache
+            .iter()
+            .position(|c| c.path == path && c.len == len)
+        {
             return Some(i);
         }
         self.cache.retain(|c| c.path != path);
@@ -509,7 +556,11 @@ impl DiskReader {
         };
         // Damage after the last whole record of the segment being written is a
         // write in progress, not damage.
-        let damaged = scan.damaged.iter().filter(|&&at| at < scan.good_end).count();
+        let damaged = scan
+            .damaged
+            .iter()
+            .filter(|&&at| at < scan.good_end)
+            .count();
         if damaged > 0 {
             error!(
                 "storage: {}: {damaged} damaged block(s) not served",
@@ -517,7 +568,11 @@ impl DiskReader {
             );
             add(&self.stats.admin.damaged_blocks, damaged as u64);
         }
-        let events = scan.records.iter().filter_map(|r| to_event(channel, r)).collect();
+        let events = scan
+            .records
+            .iter()
+            .filter_map(|r| to_event(channel, r))
+            .collect();
         if self.cache.len() == CACHED_SEGMENTS {
             self.cache.pop_front();
         }
@@ -542,7 +597,9 @@ impl StorageReader for DiskReader {
         let name: Arc<str> = Arc::from(channel);
         let mut next = cursor + 1;
         let mut bytes = 0;
-        let start = ids.partition_point(|&first| first <= next).saturating_sub(1);
+        let start = ids
+            .partition_point(|&first| first <= next)
+            .saturating_sub(1);
         for (i, &first_id) in ids.iter().enumerate().skip(start) {
             if next > to || bytes >= max_bytes {
                 break;
@@ -588,7 +645,10 @@ impl StorageReader for DiskReader {
             }
         }
         if out.is_empty() {
-            out.push(Stored::Gap { from: cursor + 1, to });
+            out.push(Stored::Gap {
+                from: cursor + 1,
+                to,
+            });
         }
         out
     }

@@ -30,17 +30,30 @@ const MAX_DIR_NAME: usize = 240;
 /// Checks `root` and makes it a data directory if it is new or empty. A directory that
 /// holds anything else, or a `FORMAT` of another format, is refused and left as it is.
 pub fn open_root(root: &Path) -> Result<(), StorageError> {
-    let untrusted = |why: String| Err(StorageError::Untrusted(format!("{}: {why}", root.display())));
+    let untrusted = |why: String| {
+        Err(StorageError::Untrusted(format!(
+            "{}: {why}",
+            root.display()
+        )))
+    };
     match fs::read(root.join(FORMAT_FILE)) {
         Ok(bytes) => {
             let text = String::from_utf8_lossy(&bytes);
-            let Some(number) = text.strip_prefix(FORMAT_PREFIX).and_then(|rest| rest.strip_suffix('\n')) else {
-                return untrusted(format!("{FORMAT_FILE} is not a Halley format header ({:?})", text.chars().take(60).collect::<String>()));
+            let Some(number) = text
+                .strip_prefix(FORMAT_PREFIX)
+                .and_then(|rest| rest.strip_suffix('\n'))
+            else {
+                return untrusted(format!(
+                    "{FORMAT_FILE} is not a Halley format header ({:?})",
+                    text.chars().take(60).collect::<String>()
+                ));
             };
             match number.parse::<u32>() {
                 Ok(FORMAT) => {}
                 Ok(newer) if newer > FORMAT => {
-                    return untrusted(format!("written in format {newer} by a newer Halley; this one reads format {FORMAT}"))
+                    return untrusted(format!(
+                    "written in format {newer} by a newer Halley; this one reads format {FORMAT}"
+                ))
                 }
                 _ => return untrusted(format!("{FORMAT_FILE} names an unknown format {number:?}")),
             }
@@ -56,7 +69,9 @@ pub fn open_root(root: &Path) -> Result<(), StorageError> {
                 Err(e) => return Err(StorageError::io(root, e)),
             };
             if !empty {
-                return untrusted(format!("not empty and has no {FORMAT_FILE}: not a Halley data directory"));
+                return untrusted(format!(
+                    "not empty and has no {FORMAT_FILE}: not a Halley data directory"
+                ));
             }
             create_root(root)
         }
@@ -160,9 +175,12 @@ pub fn parse_segment_header(data: &[u8]) -> Result<&str, String> {
         .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
         .ok_or("the segment header is cut short")?;
     if format != FORMAT {
-        return Err(format!("a segment is in format {format}; this Halley reads format {FORMAT}"));
+        return Err(format!(
+            "a segment is in format {format}; this Halley reads format {FORMAT}"
+        ));
     }
-    std::str::from_utf8(&rest[4..]).map_err(|_| "the segment header's channel name is not UTF-8".into())
+    std::str::from_utf8(&rest[4..])
+        .map_err(|_| "the segment header's channel name is not UTF-8".into())
 }
 
 #[cfg(test)]
@@ -196,7 +214,9 @@ mod tests {
         assert_eq!(parse_segment_header(&segment_header("a:b")), Ok("a:b"));
         let mut newer = segment_header("a");
         newer[SEGMENT_MAGIC.len()] = 2;
-        assert!(parse_segment_header(&newer).unwrap_err().contains("format 2"));
+        assert!(parse_segment_header(&newer)
+            .unwrap_err()
+            .contains("format 2"));
         assert!(parse_segment_header(b"junk").is_err());
     }
 
@@ -210,8 +230,14 @@ mod tests {
         let foreign = base.join("foreign");
         fs::create_dir_all(&foreign).unwrap();
         fs::write(foreign.join("notes.txt"), "mine").unwrap();
-        assert!(matches!(open_root(&foreign), Err(StorageError::Untrusted(_))));
-        assert!(!foreign.join(FORMAT_FILE).exists(), "a refused directory is left alone");
+        assert!(matches!(
+            open_root(&foreign),
+            Err(StorageError::Untrusted(_))
+        ));
+        assert!(
+            !foreign.join(FORMAT_FILE).exists(),
+            "a refused directory is left alone"
+        );
         let newer = base.join("newer");
         fs::create_dir_all(newer.join("channels")).unwrap();
         fs::write(newer.join(FORMAT_FILE), "halley data directory, format 9\n").unwrap();

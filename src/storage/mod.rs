@@ -119,7 +119,10 @@ pub enum Stored {
     Event(Arc<Event>),
     /// Events `from..=to` cannot be served: retention removed them, or (reported in the
     /// log and `/stats`) they were in a damaged block.
-    Gap { from: u64, to: u64 },
+    Gap {
+        from: u64,
+        to: u64,
+    },
 }
 
 /// Why storage failed.
@@ -146,7 +149,10 @@ impl fmt::Display for StorageError {
         match self {
             StorageError::Io { path, error } => write!(f, "{path}: {error}"),
             StorageError::Untrusted(why) => {
-                write!(f, "refusing to use the data directory {why}; nothing was changed")
+                write!(
+                    f,
+                    "refusing to use the data directory {why}; nothing was changed"
+                )
             }
         }
     }

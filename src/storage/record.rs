@@ -76,7 +76,14 @@ pub struct Record {
 
 /// Appends the fragments of one record to `out`, which will be written at file offset
 /// `offset`. Returns the file offset after it.
-pub fn encode(out: &mut Vec<u8>, offset: usize, id: u64, tag: Tag, at_ms: u64, data: &[u8]) -> usize {
+pub fn encode(
+    out: &mut Vec<u8>,
+    offset: usize,
+    id: u64,
+    tag: Tag,
+    at_ms: u64,
+    data: &[u8],
+) -> usize {
     let mut head = [0u8; RECORD_HEADER];
     head[0] = tag.byte();
     head[1..].copy_from_slice(&at_ms.to_le_bytes());
@@ -149,7 +156,11 @@ pub fn scan(bytes: &[u8]) -> Scan {
     let mut partial: Option<Record> = None;
     let mut pos = 0;
     let mut damage = |scan: &mut Scan, at: usize| {
-        if scan.damaged.last().is_none_or(|&last| last / BLOCK != at / BLOCK) {
+        if scan
+            .damaged
+            .last()
+            .map_or(true, |&last| last / BLOCK != at / BLOCK)
+        {
             scan.damaged.push(at);
         }
     };
@@ -203,7 +214,12 @@ pub fn scan(bytes: &[u8]) -> Scan {
 }
 
 /// Turns the reassembled payload of a record into its tag, time and data.
-fn finish(scan: &mut Scan, mut record: Record, at: usize, damage: &mut impl FnMut(&mut Scan, usize)) {
+fn finish(
+    scan: &mut Scan,
+    mut record: Record,
+    at: usize,
+    damage: &mut impl FnMut(&mut Scan, usize),
+) {
     let tag = record.data.first().copied().and_then(Tag::from_byte);
     match (tag, record.data.get(1..RECORD_HEADER)) {
         (Some(tag), Some(time)) => {
@@ -256,7 +272,11 @@ mod tests {
         let scan = scan(&bytes);
         assert!(scan.damaged.is_empty());
         assert_eq!(scan.good_end, bytes.len());
-        let got: Vec<_> = scan.records.iter().map(|r| (r.id, r.data.clone(), r.at_ms)).collect();
+        let got: Vec<_> = scan
+            .records
+            .iter()
+            .map(|r| (r.id, r.data.clone(), r.at_ms))
+            .collect();
         assert_eq!(got, [(1, b"hello".to_vec(), 7), (2, Vec::new(), 7)]);
     }
 
@@ -294,7 +314,11 @@ mod tests {
         assert!(!scan.only_torn_tail());
         let ids: Vec<u64> = scan.records.iter().map(|r| r.id).collect();
         assert!(ids.len() < 200 && ids.len() > 150);
-        assert_eq!(*ids.last().unwrap(), 200, "records after the bad block are read");
+        assert_eq!(
+            *ids.last().unwrap(),
+            200,
+            "records after the bad block are read"
+        );
         assert!(ids.windows(2).all(|w| w[0] < w[1]));
     }
 

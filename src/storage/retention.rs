@@ -34,7 +34,9 @@ impl Limit {
             return Ok(Limit::Bytes(size));
         }
         parse_duration(text).map(Limit::Age).map_err(|_| {
-            format!("{text:?}: expected a number of events (10000), a size (512MiB) or an age (24h)")
+            format!(
+                "{text:?}: expected a number of events (10000), a size (512MiB) or an age (24h)"
+            )
         })
     }
 }
@@ -81,7 +83,10 @@ mod tests {
         assert_eq!(Limit::parse("1000"), Ok(Limit::Events(1000)));
         assert_eq!(Limit::parse("64KiB"), Ok(Limit::Bytes(65536)));
         assert_eq!(Limit::parse("4096B"), Ok(Limit::Bytes(4096)));
-        assert_eq!(Limit::parse("24h"), Ok(Limit::Age(Duration::from_secs(86_400))));
+        assert_eq!(
+            Limit::parse("24h"),
+            Ok(Limit::Age(Duration::from_secs(86_400)))
+        );
         assert!(Limit::parse("lots").is_err());
         assert!(Limit::parse("").is_err());
     }

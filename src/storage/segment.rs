@@ -118,7 +118,9 @@ pub enum Header {
 /// Reads a segment's header record.
 pub fn read_header(path: &Path) -> io::Result<Header> {
     let mut first = Vec::with_capacity(BLOCK);
-    File::open(path)?.take(BLOCK as u64).read_to_end(&mut first)?;
+    File::open(path)?
+        .take(BLOCK as u64)
+        .read_to_end(&mut first)?;
     if first.len() < HEADER || first.iter().all(|&b| b == 0) {
         return Ok(Header::Torn);
     }

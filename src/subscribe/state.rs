@@ -8,9 +8,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::channel::history::Continuity;
-use crate::storage::Stored;
 use crate::channel::index::ChannelKey;
 use crate::channel::{ChannelIndex, Event};
+use crate::storage::Stored;
 
 use super::request::{Since, Transport};
 

@@ -247,7 +247,10 @@ impl Worker {
             to: range.to,
             max_bytes: env.config.max_pending / 2,
         };
-        let sent = env.catchup.as_ref().is_some_and(|c| c.send(request).is_ok());
+        let sent = env
+            .catchup
+            .as_ref()
+            .is_some_and(|c| c.send(request).is_ok());
         if !sent {
             let gap = Stored::Gap {
                 from: range.cursor + 1,
