@@ -11,9 +11,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use util::binary::{self, Halley};
 use util::{wait_until, Client, WAIT};
@@ -169,10 +169,12 @@ fn survive_kill_9(name: &str, fsync: &str, rounds: usize) {
             break;
         }
         let stop = Arc::new(AtomicBool::new(false));
+        let answered = Arc::new(AtomicU64::new(0));
         let publishers: Vec<_> = (0..4)
             .map(|thread| {
                 let admin = halley.admin;
                 let stop = stop.clone();
+                let answered = answered.clone();
                 std::thread::spawn(move || {
                     let mut acked = Vec::new();
                     let Some(mut publisher) = Publisher::connect(admin) else {
@@ -186,7 +188,10 @@ fn survive_kill_9(name: &str, fsync: &str, rounds: usize) {
                             let body = payload(round, thread, n);
                             n += 1;
                             match publisher.publish(CHANNELS[channel], &body) {
-                                Some(id) => acked.push((channel, id, body)),
+                                Some(id) => {
+                                    acked.push((channel, id, body));
+                                    answered.fetch_add(1, Ordering::Relaxed);
+                                }
                                 None => return acked,
                             }
                         }
@@ -196,8 +201,13 @@ fn survive_kill_9(name: &str, fsync: &str, rounds: usize) {
                 })
             })
             .collect();
-        // The random moment of the crash is the point of the test, not a wait.
-        std::thread::sleep(Duration::from_millis(30 + random(300)));
+        // The crash comes at a random moment: after a random number of answers, while
+        // the four publishers are in the middle of their bursts.
+        let target = 1 + random(400);
+        wait_until(
+            || answered.load(Ordering::Relaxed) >= target,
+            &format!("{target} answers"),
+        );
         let mut halley = halley;
         halley.signal(libc::SIGKILL);
         halley.wait_exit(WAIT);

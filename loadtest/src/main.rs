@@ -6,7 +6,8 @@
 //!
 //! Files: `target` (URLs, source addresses, the shared clock), `http` (where an answer
 //! ends), `requests` (request loops), `subscribers` (held subscribers that find
-//! stamped messages), `procs` (workers, /proc), `publish` (the publisher),
+//! stamped messages), `procs` (workers, /proc), `publish` (the publisher), `store`
+//! (storage benchmarks against Halley and Redis),
 //! `grip_origin` (Pushpin's backend), `report` (tables and JSON).
 
 mod grip_origin;
@@ -15,6 +16,7 @@ mod procs;
 mod publish;
 mod report;
 mod requests;
+mod store;
 mod subscribers;
 mod target;
 
@@ -180,6 +182,40 @@ enum Scenario {
         rate: u64,
         #[arg(long, default_value = "5s", value_parser = duration)]
         duration: Duration,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Publishes stored per second, and publish latency, from closed-loop publishers:
+    /// Halley (`--url http://HOST/pub/{channel}`) or Redis XADD (`--url redis://HOST:PORT`).
+    PublishRate {
+        #[arg(long)]
+        url: String,
+        /// Publishers, each on its own connection, each waiting for its answer.
+        #[arg(long, default_value_t = 16)]
+        publishers: usize,
+        #[arg(long, default_value_t = 16)]
+        channels: usize,
+        /// Bytes per message.
+        #[arg(long, default_value_t = 200)]
+        payload: usize,
+        #[arg(long, default_value = "5s", value_parser = duration)]
+        duration: Duration,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Catch-up throughput: fills a channel, then reads it back from the start on one
+    /// connection (Halley: `--sub-url` a `t=stream&since=0` URL; Redis: XRANGE pages).
+    Catchup {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        sub_url: Option<String>,
+        #[arg(long, default_value = "catchup")]
+        channel: String,
+        #[arg(long, default_value_t = 100_000)]
+        events: u64,
+        #[arg(long, default_value_t = 200)]
+        payload: usize,
         #[command(flatten)]
         common: Common,
     },
@@ -412,6 +448,52 @@ fn run_scenario(scenario: Scenario) -> Result<(), String> {
             duration,
             &common,
         )?,
+        Scenario::PublishRate {
+            url,
+            publishers,
+            channels,
+            payload,
+            duration,
+            common,
+        } => {
+            let store = store::Store::parse(&url)?;
+            let result = store::publish_rate(&store, publishers, channels, payload, duration)?;
+            let mut report = Report::new("publish-rate", &common);
+            report.add("publishers", json!(publishers));
+            report.add("payload_bytes", json!(payload));
+            report.add("published", json!(result.published));
+            report.add("errors", json!(result.errors));
+            report.add(
+                "publishes_per_s",
+                json!((result.published as f64 / result.elapsed.as_secs_f64()).round()),
+            );
+            report.latency("publish", &result.latency);
+            report
+        }
+        Scenario::Catchup {
+            url,
+            sub_url,
+            channel,
+            events,
+            payload,
+            common,
+        } => {
+            let store = store::Store::parse(&url)?;
+            let result = store::catchup(&store, sub_url.as_deref(), &channel, events, payload)?;
+            let seconds = result.elapsed.as_secs_f64();
+            let mut report = Report::new("catchup", &common);
+            report.add("events", json!(result.events));
+            report.add("catchup_s", json!((seconds * 1000.0).round() / 1000.0));
+            report.add(
+                "events_per_s",
+                json!((result.events as f64 / seconds).round()),
+            );
+            report.add(
+                "mib_per_s",
+                json!((result.bytes as f64 / seconds / 1048576.0 * 10.0).round() / 10.0),
+            );
+            report
+        }
         _ => unreachable!("workers are handled in main"),
     };
     report.print();

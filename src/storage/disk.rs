@@ -435,6 +435,27 @@ impl Storage for DiskLog {
     }
 
     fn sync(&mut self) -> Result<usize, StorageError> {
+        // Only open writers can have unsynced writes (closing one syncs it).
+        let dirty = self
+            .open
+            .iter()
+            .filter_map(|name| self.channels.get(name)?.writer.as_ref())
+            .filter(|w| w.is_dirty())
+            .count();
+        let dirs = std::mem::take(&mut self.dirty_dirs);
+        if dirty + dirs.len() > 1 {
+            // Several files: one `syncfs` of the data directory's file system costs about
+            // one journal commit, where an `fdatasync` per file costs a commit each
+            // (measured in docs/benchmarks.md: 16 channels, 4.6k publishes/s one file
+            // after the other, 5.4k with the files synced in parallel, 10.9k with syncfs).
+            layout::sync_file_system(&self.root)?;
+            for name in &self.open {
+                if let Some(writer) = self.channels.get_mut(name).and_then(|c| c.writer.as_mut()) {
+                    writer.mark_synced();
+                }
+            }
+            return Ok(1);
+        }
         let mut synced = 0;
         for name in &self.open {
             if let Some(writer) = self.channels.get_mut(name).and_then(|c| c.writer.as_mut()) {
@@ -446,10 +467,8 @@ impl Storage for DiskLog {
                 }
             }
         }
-        self.dirty_dirs.sort_unstable();
-        self.dirty_dirs.dedup();
-        for dir in std::mem::take(&mut self.dirty_dirs) {
-            layout::sync_dir(&dir)?;
+        for dir in &dirs {
+            layout::sync_dir(dir)?;
             synced += 1;
         }
         Ok(synced)

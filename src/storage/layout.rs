@@ -101,6 +101,17 @@ pub fn sync_dir(dir: &Path) -> Result<(), StorageError> {
         .map_err(|e| StorageError::io(dir, e))
 }
 
+/// Makes everything written to the file system that holds `dir` durable (`syncfs`).
+pub fn sync_file_system(dir: &Path) -> Result<(), StorageError> {
+    use std::os::fd::AsRawFd;
+    let handle = fs::File::open(dir).map_err(|e| StorageError::io(dir, e))?;
+    // SAFETY: syncfs only reads the descriptor, which `handle` keeps open.
+    if unsafe { libc::syncfs(handle.as_raw_fd()) } != 0 {
+        return Err(StorageError::io(dir, io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
 /// The directory of channel `name` under `root`.
 pub fn channel_dir(root: &Path, name: &str) -> PathBuf {
     root.join("channels").join(dir_name(name))

@@ -84,6 +84,11 @@ impl SegmentWriter {
         Ok(true)
     }
 
+    /// Notes that the file was synced by other means (a sync of its file system).
+    pub fn mark_synced(&mut self) {
+        self.dirty = false;
+    }
+
     /// Whether something was written since the last sync.
     pub fn is_dirty(&self) -> bool {
         self.dirty
