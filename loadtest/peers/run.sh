@@ -157,6 +157,7 @@ for readers in 600000 900000 1200000; do
   REPEAT=1 run nchan "$NGINX_PIDS" liveblog --url 'http://127.0.0.1:8090/poll/{channel}' "${LIVE[@]}"
 done
 
-python3 loadtest/peers/summarise.py "$RESULTS" "$REPEAT" > docs/benchmarks.md
+python3 loadtest/peers/summarise.py "$RESULTS" "$REPEAT" > "$RUN/benchmarks.md"
+mv "$RUN/benchmarks.md" docs/benchmarks.md
 cp "$RESULTS" "$RUN/kept-results.jsonl"
 echo "wrote docs/benchmarks.md (raw results in $RUN/kept-results.jsonl)" >&2

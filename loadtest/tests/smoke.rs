@@ -250,3 +250,56 @@ fn liveblog_readers_poll_at_their_interval() {
     );
     server.shutdown();
 }
+
+#[test]
+fn publish_rate_and_catchup_count_what_the_server_stored() {
+    let dir = std::env::temp_dir().join(format!("halley-load-smoke-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let server = start(|config| {
+        config.data_dir = Some(dir.clone());
+        config.history = 100;
+        config.stream_max_bytes = 1 << 30;
+    });
+    let url = pub_url(&server);
+    let report = load(
+        &server,
+        &[
+            "publish-rate",
+            "--url",
+            &url,
+            "--publishers",
+            "4",
+            "--duration",
+            "1s",
+        ],
+    );
+    let published = report["published"].as_u64().unwrap();
+    let stored = server.stats().admin.events_stored.load(Ordering::Relaxed);
+    assert!(published > 100, "{report}");
+    assert_eq!(report["errors"], 0, "{report}");
+    // Every answer counted was stored; at most the 4 in flight at the end were stored
+    // and not counted.
+    assert!(
+        stored >= published && stored <= published + 4,
+        "{stored} stored, {report}"
+    );
+
+    let sub = sub_url(&server, "t=stream&since=0");
+    let report = load(
+        &server,
+        &[
+            "catchup",
+            "--url",
+            &url,
+            "--sub-url",
+            &sub,
+            "--events",
+            "2000",
+        ],
+    );
+    assert_eq!(report["events"], 2000, "{report}");
+    // All but the last 100 came from the log, through the catch-up thread.
+    let from_disk = server.stats().admin.catchup_events.load(Ordering::Relaxed);
+    assert!(from_disk >= 1900, "{from_disk} read from the log");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -672,3 +672,130 @@ impl StorageReader for DiskReader {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{MemoryStorage, StorageReader};
+    use bytes::Bytes;
+
+    fn temp_root(name: &str) -> PathBuf {
+        let root = std::env::temp_dir().join(format!("halley-disk-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        root
+    }
+
+    fn entry(channel: &str, id: u64, data: &str) -> Entry {
+        Entry {
+            event: Arc::new(Event::message(channel.into(), id, data)),
+            data: Bytes::copy_from_slice(data.as_bytes()),
+            at_ms: 1_000 + id,
+        }
+    }
+
+    fn small_segments() -> DiskOptions {
+        DiskOptions {
+            segment_bytes: 4096,
+            ..DiskOptions::default()
+        }
+    }
+
+    fn ids(items: &[Stored]) -> Vec<String> {
+        items
+            .iter()
+            .map(|item| match item {
+                Stored::Event(e) => String::from_utf8_lossy(&e.json).into_owned(),
+                Stored::Gap { from, to } => format!("gap {from}..{to}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_log_and_memory_answer_alike_within_what_memory_keeps() {
+        let root = temp_root("alike");
+        let stats = Arc::new(Stats::new(1));
+        let mut disk = DiskLog::open(&root, small_segments(), stats.clone()).unwrap();
+        assert!(disk.recover(10).unwrap().is_empty());
+        let mut memory = MemoryStorage::new(10_000);
+        for id in 1..=300 {
+            let data = format!("event {id} {}", "z".repeat(id as usize % 97));
+            for storage in [&mut disk as &mut dyn Storage, &mut memory] {
+                storage.append(&entry("a:b", id, &data)).unwrap();
+            }
+        }
+        disk.close("a:b".into(), 301).unwrap();
+        memory.close("a:b".into(), 301).unwrap();
+        disk.sync().unwrap();
+        assert_eq!(disk.bounds("a:b"), memory.bounds("a:b"));
+        let mut reader = DiskReader::new(&root, stats);
+        for (cursor, to) in [(0, 301), (17, 40), (150, 301), (299, 301), (301, 301)] {
+            assert_eq!(
+                ids(&reader.read_after("a:b", cursor, to, usize::MAX)),
+                ids(&memory.read_after("a:b", cursor, to, usize::MAX)),
+                "after {cursor} to {to}"
+            );
+        }
+        let some = reader.read_after("a:b", 0, 301, 2_000);
+        assert!(
+            some.len() > 10 && some.len() < 300,
+            "max_bytes bounds a read"
+        );
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn recovery_brings_back_ids_payloads_tails_and_closed_state() {
+        let root = temp_root("recover");
+        let stats = Arc::new(Stats::new(1));
+        let mut disk = DiskLog::open(&root, small_segments(), stats.clone()).unwrap();
+        disk.recover(5).unwrap();
+        for id in 1..=120 {
+            disk.append(&entry("x", id, &format!("x{id}"))).unwrap();
+        }
+        disk.append(&entry("..", 1, "dots")).unwrap();
+        disk.close("..".into(), 2).unwrap();
+        drop(disk);
+        let mut disk = DiskLog::open(&root, small_segments(), stats).unwrap();
+        let mut recovered = disk.recover(5).unwrap();
+        recovered.sort_by(|a, b| a.name.cmp(&b.name));
+        let dots = &recovered[0];
+        assert_eq!(&*dots.name, "..");
+        assert_eq!(dots.bounds.closed_id, Some(2));
+        let x = &recovered[1];
+        assert_eq!((x.bounds.first_id, x.bounds.last_id), (1, 120));
+        let tail: Vec<u64> = x.tail.iter().map(|e| e.id).collect();
+        assert_eq!(tail, [116, 117, 118, 119, 120]);
+        assert!(String::from_utf8_lossy(&x.tail[4].json).contains("\"x120\""));
+        // Appending goes on from the recovered id, and out-of-order ids are refused.
+        disk.append(&entry("x", 121, "next")).unwrap();
+        assert!(disk.append(&entry("x", 123, "skips")).is_err());
+        assert!(disk.append(&entry("..", 3, "after close")).is_err());
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn retention_by_count_keeps_at_least_what_was_asked() {
+        let root = temp_root("retain");
+        let options = DiskOptions {
+            retention: Retention {
+                limits: vec![super::super::retention::Limit::Events(50)],
+            },
+            ..small_segments()
+        };
+        let stats = Arc::new(Stats::new(1));
+        let mut disk = DiskLog::open(&root, options, stats.clone()).unwrap();
+        disk.recover(0).unwrap();
+        for id in 1..=400 {
+            disk.append(&entry("r", id, &"y".repeat(100))).unwrap();
+        }
+        let moved = disk.enforce_retention(u64::MAX);
+        let first = moved[0].1;
+        assert!(first > 1 && 400 - first + 1 >= 50, "first kept {first}");
+        assert_eq!(disk.bounds("r").unwrap().first_id, first);
+        let mut reader = DiskReader::new(&root, stats);
+        let read = reader.read_after("r", 3, 400, usize::MAX);
+        assert_eq!(ids(&read[..1]), [format!("gap 4..{}", first - 1)]);
+        assert_eq!(read.len() as u64, 1 + 400 - first + 1);
+        fs::remove_dir_all(&root).unwrap();
+    }
+}

@@ -2,8 +2,8 @@
 //! with a checksum, its length, its kind and the id of the record it carries.
 //!
 //! ```text
-//! fragment = crc32c:u32 | len:u16 | kind:u8 | id:u64 | payload[len]      (all little-endian)
-//! record   = tag:u8 | at_ms:u64 | data                                   (split over fragments)
+//! fragment = crc32:u32 | len:u16 | kind:u8 | id:u64 | payload[len]      (all little-endian)
+//! record   = tag:u8 | at_ms:u64 | data                                 (split over fragments)
 //! ```
 //!
 //! A record that does not fit in what is left of a block continues in the next one

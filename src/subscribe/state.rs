@@ -153,6 +153,12 @@ impl Subscription {
     /// The next frame owed, advancing that channel's cursor: from a fetch's answer,
     /// else from the loop's history, else a request to fetch from storage.
     pub fn next(&mut self, index: &ChannelIndex) -> Step {
+        if let Some(catchup) = &self.catchup {
+            if catchup.items.is_some() && self.channels[catchup.channel].done {
+                // Its channel ended by another path (a live close marker): nothing to serve.
+                self.catchup = None;
+            }
+        }
         for i in 0..self.channels.len() {
             if self.channels[i].done {
                 continue;
@@ -392,5 +398,65 @@ mod tests {
             [r#"{"ch":"a","id":3,"closed":true}"#]
         );
         assert!(before.channels[0].done && !before.all_done());
+    }
+
+    #[test]
+    fn older_than_memory_is_fetched_then_served_in_order() {
+        // Storage holds 4..=10 (retention took 1..=3); memory keeps 9 and 10.
+        let events: Vec<_> = (9..=10)
+            .map(|id| Arc::new(Event::message("a".into(), id, "m")))
+            .collect();
+        let recovered = crate::storage::Recovered {
+            name: "a".into(),
+            bounds: crate::storage::Bounds {
+                first_id: 4,
+                last_id: 10,
+                closed_id: None,
+            },
+            tail: events,
+        };
+        let mut index = ChannelIndex::backed(2, &[recovered]);
+        let mut sub = subscribe(&mut index, &["a"], Since::Ids(vec![1]));
+        let Step::Frame(gap) = sub.next(&index) else {
+            panic!("a gap first")
+        };
+        let mut json = Vec::new();
+        push_control_json(&gap, &sub, &index, &mut json);
+        assert_eq!(json, br#"{"ch":"a","gap":[2,3]}"#);
+        let Step::Fetch(range) = sub.next(&index) else {
+            panic!("then a fetch")
+        };
+        assert_eq!((range.cursor, range.to), (3, 8));
+        sub.start_fetch(range, 7);
+        assert!(
+            matches!(sub.next(&index), Step::Idle),
+            "nothing while it is under way"
+        );
+        assert!(
+            !sub.fetched(6, Vec::new()),
+            "an answer to another fetch is ignored"
+        );
+        let fetched = (4..=6)
+            .map(|id| Stored::Event(Arc::new(Event::message("a".into(), id, "d"))))
+            .collect();
+        assert!(sub.fetched(7, fetched));
+        let mut ids = Vec::new();
+        loop {
+            match sub.next(&index) {
+                Step::Frame(Frame::Event(event)) => ids.push(event.id),
+                Step::Fetch(range) => {
+                    // The rest of the range: 7..=8, then memory.
+                    assert_eq!((range.cursor, range.to), (6, 8));
+                    sub.start_fetch(range, 8);
+                    let rest = (7..=8)
+                        .map(|id| Stored::Event(Arc::new(Event::message("a".into(), id, "d"))))
+                        .collect();
+                    assert!(sub.fetched(8, rest));
+                }
+                Step::Idle => break,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(ids, [4, 5, 6, 7, 8, 9, 10]);
     }
 }
