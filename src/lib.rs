@@ -13,8 +13,12 @@
 //!   [`timer`] wheel, its [`channel::ChannelIndex`]). Its files: `conn` (a
 //!   connection's states), `accept`, `drive` (read, answer in order, flush, timers),
 //!   `respond` (routing, CORS, heads) and `subscribe` (subscriptions and delivery).
-//! - [`admin`]: the admin port's own loop; `store` gives events their ids,
-//!   `routes` answers publish, close, channel info, stats, metrics, health.
+//! - [`admin`]: the admin port's own loop; `store` gives events their ids, `storing`
+//!   stores them before they are acknowledged, `routes` answers publish, close,
+//!   channel info, stats, metrics, health.
+//! - [`storage`]: where events are kept: the storage interface, in memory or in an
+//!   append-only log on disk (`--data-dir`), with its journal thread (writes, group
+//!   commit, `--fsync`, retention) and catch-up thread (reads for old cursors).
 //! - [`sched`]: the admin thread's request for a short scheduler slice.
 //! - [`admission`]: the count and limit of subscriber connections, shared by the loops.
 //! - [`bus`]: how the admin thread hands each event to every loop (a

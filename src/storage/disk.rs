@@ -1,8 +1,7 @@
-//! The durable storage: per channel, a directory of append-only segment files
+//! The durable storage's writer: per channel, a directory of append-only segment files
 //! (`segment.rs`, bytes as in `record.rs`), the newest one written, older ones sealed
-//! and deleted by retention. `DiskLog` is the writer (one thread, `journal.rs`);
-//! `DiskReader` reads the same files from the catch-up thread, trusting only whole,
-//! checksummed records, and only up to ids the caller knows are stored.
+//! and deleted by retention; and its recovery. `DiskLog` is used by one thread
+//! (`journal.rs`); `reader.rs` reads the same files from the catch-up thread.
 
 use std::collections::{HashMap, VecDeque};
 use std::fs;
@@ -16,7 +15,7 @@ use super::layout;
 use super::record::{Record, Tag};
 use super::retention::{Oldest, Retention};
 use super::segment::{self, Header, SegmentWriter};
-use super::{Bounds, Entry, Recovered, Storage, StorageError, StorageReader, Stored};
+use super::{Bounds, Entry, Recovered, Storage, StorageError};
 use crate::channel::Event;
 use crate::stats::{add, Stats};
 
@@ -331,7 +330,7 @@ fn check_channel(dir: &Path) -> Result<Option<ChannelPlan>, StorageError> {
 }
 
 /// The first ids of the segments in a channel directory, unsorted.
-fn list_segments(dir: &Path) -> Result<Vec<u64>, StorageError> {
+pub(super) fn list_segments(dir: &Path) -> Result<Vec<u64>, StorageError> {
     let entries = fs::read_dir(dir).map_err(|e| StorageError::io(dir, e))?;
     Ok(entries
         .filter_map(Result::ok)
@@ -347,7 +346,7 @@ fn modified_ms(meta: &fs::Metadata) -> u64 {
 }
 
 /// The event a record holds, if it is one (a message whose data is UTF-8, or a close).
-fn to_event(channel: &Arc<str>, record: &Record) -> Option<Arc<Event>> {
+pub(super) fn to_event(channel: &Arc<str>, record: &Record) -> Option<Arc<Event>> {
     match record.tag {
         Tag::Message => std::str::from_utf8(&record.data)
             .ok()
@@ -523,160 +522,10 @@ impl Storage for DiskLog {
     }
 }
 
-/// Segments decoded recently, kept by the reader: a subscriber catching up reads one
-/// segment in several requests.
-const CACHED_SEGMENTS: usize = 4;
-
-/// A segment's events, decoded.
-#[derive(Debug)]
-struct CachedSegment {
-    path: PathBuf,
-    /// The file's length when decoded (the last segment grows).
-    len: u64,
-    /// Its events, by id; ids missing from a run were in damaged blocks.
-    events: Vec<Arc<Event>>,
-}
-
-/// Reads the log from the catch-up thread.
-#[derive(Debug)]
-pub struct DiskReader {
-    root: PathBuf,
-    stats: Arc<Stats>,
-    cache: VecDeque<CachedSegment>,
-}
-
-impl DiskReader {
-    pub fn new(root: &Path, stats: Arc<Stats>) -> DiskReader {
-        DiskReader {
-            root: root.to_path_buf(),
-            stats,
-            cache: VecDeque::new(),
-        }
-    }
-
-    /// The events of the segment at `path`, decoded or from the cache; `None` when
-    /// the file is gone (retention deleted it).
-    fn segment_events(&mut self, channel: &Arc<str>, path: &Path) -> Option<usize> {
-        let len = fs::metadata(path).ok()?.len();
-        if let Some(i) = self
-            .cache
-            .iter()
-            .position(|c| c.path == path && c.len == len)
-        {
-            return Some(i);
-        }
-        self.cache.retain(|c| c.path != path);
-        let scan = match segment::scan_file(path) {
-            Ok(scan) => scan,
-            Err(e) => {
-                error!("storage: cannot read {}: {e}", path.display());
-                return None;
-            }
-        };
-        // Damage after the last whole record of the segment being written is a
-        // write in progress, not damage.
-        let damaged = scan
-            .damaged
-            .iter()
-            .filter(|&&at| at < scan.good_end)
-            .count();
-        if damaged > 0 {
-            error!(
-                "storage: {}: {damaged} damaged block(s) not served",
-                path.display()
-            );
-            add(&self.stats.admin.damaged_blocks, damaged as u64);
-        }
-        let events = scan
-            .records
-            .iter()
-            .filter_map(|r| to_event(channel, r))
-            .collect();
-        if self.cache.len() == CACHED_SEGMENTS {
-            self.cache.pop_front();
-        }
-        self.cache.push_back(CachedSegment {
-            path: path.to_path_buf(),
-            len,
-            events,
-        });
-        Some(self.cache.len() - 1)
-    }
-}
-
-impl StorageReader for DiskReader {
-    fn read_after(&mut self, channel: &str, cursor: u64, to: u64, max_bytes: usize) -> Vec<Stored> {
-        let mut out = Vec::new();
-        if cursor >= to {
-            return out;
-        }
-        let dir = layout::channel_dir(&self.root, channel);
-        let mut ids = list_segments(&dir).unwrap_or_default();
-        ids.sort_unstable();
-        let name: Arc<str> = Arc::from(channel);
-        let mut next = cursor + 1;
-        let mut bytes = 0;
-        let start = ids
-            .partition_point(|&first| first <= next)
-            .saturating_sub(1);
-        for (i, &first_id) in ids.iter().enumerate().skip(start) {
-            if next > to || bytes >= max_bytes {
-                break;
-            }
-            if first_id > next {
-                out.push(Stored::Gap {
-                    from: next,
-                    to: (first_id - 1).min(to),
-                });
-                next = first_id;
-                if next > to {
-                    break;
-                }
-            }
-            let path = dir.join(layout::segment_file(first_id));
-            let Some(at) = self.segment_events(&name, &path) else {
-                continue;
-            };
-            let events = &self.cache[at].events;
-            let from = events.partition_point(|e| e.id < next);
-            for event in &events[from..] {
-                if event.id > to || bytes >= max_bytes {
-                    break;
-                }
-                if event.id > next {
-                    out.push(Stored::Gap {
-                        from: next,
-                        to: event.id - 1,
-                    });
-                }
-                bytes += event.data_len + 1;
-                next = event.id + 1;
-                out.push(Stored::Event(event.clone()));
-            }
-            let segment_end = ids.get(i + 1).map_or(to + 1, |&n| n);
-            if bytes < max_bytes && next < segment_end.min(to + 1) && ids.get(i + 1).is_some() {
-                // The segment ended before the next begins: its last records were damaged.
-                out.push(Stored::Gap {
-                    from: next,
-                    to: segment_end.min(to + 1) - 1,
-                });
-                next = segment_end;
-            }
-        }
-        if out.is_empty() {
-            out.push(Stored::Gap {
-                from: cursor + 1,
-                to,
-            });
-        }
-        out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::{MemoryStorage, StorageReader};
+    use crate::storage::{DiskReader, MemoryStorage, StorageReader, Stored};
     use bytes::Bytes;
 
     fn temp_root(name: &str) -> PathBuf {

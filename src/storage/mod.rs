@@ -13,6 +13,7 @@
 //! - `record.rs`: the bytes of a segment (blocks, fragments, checksums).
 //! - `layout.rs`: the directory, its format header, channel and segment file names.
 //! - `segment.rs`: one segment file, written and scanned.
+//! - `disk.rs`: the writer of the log and its recovery; `reader.rs`: its reader.
 //! - `retention.rs`: `--retain` (count, bytes, age).
 //! - `journal.rs`: the writer thread, with group commit and `--fsync`.
 //! - `catchup.rs`: the reader thread.
@@ -22,6 +23,7 @@ pub mod disk;
 pub mod journal;
 pub mod layout;
 pub mod memory;
+pub mod reader;
 pub mod record;
 pub mod retention;
 pub mod segment;
@@ -35,8 +37,9 @@ use bytes::Bytes;
 
 use crate::channel::Event;
 
-pub use disk::{DiskLog, DiskOptions, DiskReader};
+pub use disk::{DiskLog, DiskOptions};
 pub use memory::MemoryStorage;
+pub use reader::DiskReader;
 pub use retention::Retention;
 
 /// When a publish is acknowledged, against the disk (`--fsync`).
