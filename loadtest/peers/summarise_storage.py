@@ -1,6 +1,7 @@
 """Writes the storage section of docs/benchmarks.md from storage.sh's JSON lines: per
 measurement the median of the runs, and Halley's ratio to the Redis policy it is
-compared with. The section sits between two markers and replaces the one there.
+compared with, then storage-findings.md. The section sits between two markers and
+replaces the one there.
 
     summarise_storage.py RESULTS.jsonl REPEAT docs/benchmarks.md
 """
@@ -76,6 +77,12 @@ for server in ("halley", "redis"):
         f"{fmt(median('catchup', server, 'events_per_s'))} | {fmt(median('catchup', server, 'mib_per_s'), 1)} |"
     )
 lines.append("")
+# What we found, written by hand beside this script, follows the figures.
+import os
+findings = os.path.join(os.path.dirname(os.path.abspath(__file__)), "storage-findings.md")
+if os.path.exists(findings):
+    lines.append(open(findings).read().rstrip("\n"))
+    lines.append("")
 lines.append(END)
 section = "\n".join(lines) + "\n"
 
