@@ -146,10 +146,7 @@ impl Worker {
             return;
         }
         self.end_subscription(&mut sub);
-        let mut etag = Vec::with_capacity(24);
-        etag.push(b'"');
-        sub.push_cursor(&mut etag);
-        etag.push(b'"');
+        let etag = poll_etag(&sub);
         let env = &mut self.env;
         let conn = &mut self.conns[key];
         let extra: [(&[u8], &[u8]); 1] = [(b"ETag", &etag)];
@@ -202,10 +199,7 @@ impl Worker {
         }
         if sub.transport == Transport::Poll {
             // A poll that waited for storage: answered as a poll, with its ETag.
-            let mut etag = Vec::with_capacity(24);
-            etag.push(b'"');
-            sub.push_cursor(&mut etag);
-            etag.push(b'"');
+            let etag = poll_etag(&sub);
             let extra: [(&[u8], &[u8]); 1] = [(b"ETag", &etag)];
             write_answer(env, conn, &sub, &body, Caching::Revalidate, &extra, false);
         } else {
@@ -522,6 +516,15 @@ fn write_answer(
     if !conn.keep_alive {
         conn.state = State::Closing;
     }
+}
+
+/// A poll's ETag: its cursor after the answer, in double quotes.
+fn poll_etag(sub: &Subscription) -> Vec<u8> {
+    let mut etag = Vec::with_capacity(24);
+    etag.push(b'"');
+    sub.push_cursor(&mut etag);
+    etag.push(b'"');
+    etag
 }
 
 /// Whether an `If-None-Match` value lists `etag` (weak comparison; `*` matches).
