@@ -70,11 +70,6 @@ fn exit_if_panics(name: &str, body: impl FnOnce()) {
     }
 }
 
-/// The data directory (only called with `--data-dir`).
-fn log_root(config: &Config) -> &std::path::Path {
-    config.data_dir.as_deref().expect("called with --data-dir")
-}
-
 /// A running server.
 pub struct Server {
     subscriber_addr: SocketAddr,
@@ -179,7 +174,7 @@ impl Server {
         let storing = match disk {
             Some((log, recovered)) => {
                 let (catchup, thread) = storage::catchup::spawn(
-                    Box::new(DiskReader::new(log_root(&config), stats.clone())),
+                    Box::new(DiskReader::new(log.root(), stats.clone())),
                     bus.senders(),
                     stats.clone(),
                 )?;

@@ -21,8 +21,9 @@ pub enum Continuity {
     Ahead { last_id: u64 },
     /// Events `from..=to` after the cursor are no longer retained: send `gap`.
     Gap { from: u64, to: u64 },
-    /// Events `from..=to` are not in memory but storage holds them: fetch them.
-    Stored { from: u64, to: u64 },
+    /// The events after the cursor up to `to` are not in memory but storage holds them:
+    /// fetch them.
+    Stored { to: u64 },
     /// Every event after the cursor is retained (or there is none).
     Whole,
 }
@@ -152,7 +153,6 @@ impl History {
             }
         } else {
             Continuity::Stored {
-                from: cursor + 1,
                 to: self.first_id() - 1,
             }
         }

@@ -97,6 +97,11 @@ impl DiskLog {
         })
     }
 
+    /// The data directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// Makes sure `name`'s writer is open and has room, starting a segment at `id`
     /// if needed.
     fn writer_for(&mut self, name: &Arc<str>, id: u64, now_ms: u64) -> Result<(), StorageError> {
@@ -116,7 +121,7 @@ impl DiskLog {
                 .map_err(|e| StorageError::io(&channel.dir, e))?;
             channel.segments.push_back(SegmentInfo {
                 first_id: id,
-                bytes: writer.len() as u64,
+                bytes: writer.end() as u64,
                 last_write_ms: now_ms,
             });
             channel.writer = Some(writer);
@@ -424,7 +429,7 @@ impl Storage for DiskLog {
             .append(&mut self.scratch, event.id, tag, entry.at_ms, &entry.data)
             .map_err(|e| StorageError::io(writer.path(), e))?;
         let segment = channel.segments.back_mut().expect("writer_for made one");
-        segment.bytes = writer.len() as u64;
+        segment.bytes = writer.end() as u64;
         segment.last_write_ms = entry.at_ms;
         channel.last_id = event.id;
         if event.closed {

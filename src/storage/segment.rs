@@ -94,14 +94,9 @@ impl SegmentWriter {
         self.dirty
     }
 
-    /// Bytes in the segment.
-    pub fn len(&self) -> usize {
+    /// Bytes of whole records in the segment: where the next one goes.
+    pub fn end(&self) -> usize {
         self.end
-    }
-
-    /// Whether it holds nothing (never true: the header is there).
-    pub fn is_empty(&self) -> bool {
-        self.end == 0
     }
 
     pub fn path(&self) -> &Path {

@@ -207,7 +207,7 @@ impl Subscription {
                         to,
                     });
                 }
-                Continuity::Stored { to, .. } => {
+                Continuity::Stored { to } => {
                     if self.catchup.is_none() {
                         return Step::Fetch(FetchRange {
                             channel: i,
@@ -246,11 +246,6 @@ impl Subscription {
             }
             _ => false,
         }
-    }
-
-    /// Whether a fetch from storage is under way.
-    pub fn is_fetching(&self) -> bool {
-        self.catchup.as_ref().is_some_and(|c| c.items.is_none())
     }
 
     /// Whether any channel has something after its cursor (cheap check, no frame built).
