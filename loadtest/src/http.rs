@@ -49,6 +49,23 @@ pub fn answer(buf: &[u8]) -> Answer {
     Answer::Partial
 }
 
+/// Reads from `stream` into `input` until it holds one whole answer; returns its status.
+pub fn read_answer(stream: &mut impl std::io::Read, input: &mut Vec<u8>) -> Result<u16, String> {
+    let mut buf = [0u8; 4096];
+    loop {
+        match answer(input) {
+            Answer::Complete { status, .. } => return Ok(status),
+            Answer::Invalid => return Err("not HTTP".into()),
+            Answer::Partial => {}
+        }
+        let n = stream.read(&mut buf).map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("closed".into());
+        }
+        input.extend_from_slice(&buf[..n]);
+    }
+}
+
 /// Whether the answer at the start of `buf` says the server closes after it.
 pub fn closes(buf: &[u8]) -> bool {
     let head = &buf[..find(buf, b"\r\n\r\n").unwrap_or(buf.len())];

@@ -1,11 +1,11 @@
 //! The publisher: one kept-alive connection, a POST per message, timed from sending
 //! to the whole answer.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use crate::http::{answer, closes, Answer};
+use crate::http::{closes, read_answer};
 use crate::target::{monotonic_ns, Target};
 
 pub struct Publisher {
@@ -68,28 +68,13 @@ impl Publisher {
                 .map_err(|e| e.to_string())?;
         }
         let mut input = Vec::new();
-        let mut buf = [0u8; 4096];
-        loop {
-            match answer(&input) {
-                Answer::Complete { status, .. } if (200..300).contains(&status) => {
-                    let micros = (monotonic_ns() - started) / 1000;
-                    self.closed = closes(&input);
-                    return Ok(micros);
-                }
-                Answer::Complete { status, .. } => {
-                    return Err(format!("publish answered {status}"))
-                }
-                Answer::Invalid => return Err("publish: not HTTP".into()),
-                Answer::Partial => {}
-            }
-            let n = self
-                .stream
-                .read(&mut buf)
-                .map_err(|e| format!("publish: {e}"))?;
-            if n == 0 {
-                return Err("publish: closed".into());
-            }
-            input.extend_from_slice(&buf[..n]);
+        let status =
+            read_answer(&mut self.stream, &mut input).map_err(|e| format!("publish: {e}"))?;
+        if !(200..300).contains(&status) {
+            return Err(format!("publish answered {status}"));
         }
+        let micros = (monotonic_ns() - started) / 1000;
+        self.closed = closes(&input);
+        Ok(micros)
     }
 }

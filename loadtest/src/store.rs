@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use crate::http::{answer, Answer};
+use crate::http::read_answer;
 use crate::procs::new_histogram;
 use crate::target::Target;
 
@@ -94,21 +94,9 @@ impl Connection {
     }
 
     fn read_http(&mut self) -> Result<(), String> {
-        let mut received = Vec::new();
-        loop {
-            let buffer = self.stream.fill_buf().map_err(|e| e.to_string())?;
-            if buffer.is_empty() {
-                return Err("closed".into());
-            }
-            let n = buffer.len();
-            received.extend_from_slice(buffer);
-            self.stream.consume(n);
-            match answer(&received) {
-                Answer::Partial => continue,
-                Answer::Complete { status, .. } if (200..300).contains(&status) => return Ok(()),
-                Answer::Complete { status, .. } => return Err(format!("answer {status}")),
-                Answer::Invalid => return Err("not HTTP".into()),
-            }
+        match read_answer(&mut self.stream, &mut Vec::new())? {
+            status if (200..300).contains(&status) => Ok(()),
+            status => Err(format!("answer {status}")),
         }
     }
 }
