@@ -176,10 +176,9 @@ impl DiskLog {
             fs::remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
             self.dirty_dirs.push(dir.clone());
         }
-        let Some(&(last_first, ref last_path)) = segments.last() else {
+        let Some((last_first, last_path)) = segments.last().cloned() else {
             return Ok(None);
         };
-        let last_path = last_path.clone();
         let scan = segment::scan_file(&last_path).map_err(|e| StorageError::io(&last_path, e))?;
         if !scan.damaged.is_empty() {
             if scan.only_torn_tail() {
@@ -188,12 +187,11 @@ impl DiskLog {
                     last_path.display(),
                     scan.good_end
                 );
-                let file = fs::OpenOptions::new()
+                fs::OpenOptions::new()
                     .write(true)
                     .open(&last_path)
                     .and_then(|f| f.set_len(scan.good_end as u64).and_then(|()| f.sync_all()))
-                    .map_err(|e| StorageError::io(&last_path, e));
-                file?;
+                    .map_err(|e| StorageError::io(&last_path, e))?;
             } else {
                 self.report_damage(&last_path, scan.damaged.len());
             }
