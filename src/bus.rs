@@ -1,10 +1,12 @@
 //! Messages from the admin thread (and the server's owner) to the subscriber loops:
 //! one unbounded `crossbeam-channel` per loop plus its `mio::Waker`.
 //!
-//! Wake-ups are coalesced: a loop that has been woken and has not yet drained its
-//! inbox is not woken again, so a burst of publishes costs each loop one `eventfd`
-//! write, not one per event. The loop clears its flag *before* draining, so a message
-//! sent after the drain started either is seen by that drain or wakes the loop again.
+//! Wake-ups are coalesced twice over. The admin thread queues the events of one turn
+//! of its loop and wakes each loop once at the end of the turn (`Bus::wake`), not once
+//! per event; waking a sleeping thread was the largest single cost of a publish. And a
+//! loop that has been woken and has not yet drained its inbox is not woken again. The
+//! loop clears its flag *before* draining, so a message sent after the drain started
+//! either is seen by that drain or wakes the loop again.
 //!
 //! The inbox is unbounded on purpose: a stored event must reach every loop (losing one
 //! would lose it for that loop's subscribers), and a publisher must never wait on a
@@ -69,14 +71,25 @@ impl LoopSender {
     /// Queues `message` and wakes the loop unless a wake-up is already pending.
     /// Returns false if the loop is gone.
     pub fn send(&self, message: LoopMessage) -> bool {
-        if self.sender.send(message).is_err() {
+        if !self.queue(message) {
             return false;
         }
+        self.wake();
+        true
+    }
+
+    /// Queues `message` without waking the loop; `wake` must follow. Returns false if
+    /// the loop is gone.
+    fn queue(&self, message: LoopMessage) -> bool {
+        self.sender.send(message).is_ok()
+    }
+
+    /// Wakes the loop unless a wake-up is already pending.
+    fn wake(&self) {
         if !self.notified.swap(true, Ordering::AcqRel) {
             // A failed wake means the poll is gone; the loop is exiting anyway.
             let _ = self.waker.wake();
         }
-        true
     }
 }
 
@@ -94,17 +107,33 @@ impl LoopInbox {
 #[derive(Debug, Clone)]
 pub struct Bus {
     loops: Vec<LoopSender>,
+    /// Events were queued since the loops were last woken.
+    unwoken: bool,
 }
 
 impl Bus {
     pub fn new(loops: Vec<LoopSender>) -> Bus {
-        Bus { loops }
+        Bus {
+            loops,
+            unwoken: false,
+        }
     }
 
-    /// Sends a stored event to every loop.
-    pub fn publish(&self, event: &Arc<Event>) {
+    /// Queues a stored event to every loop; the loops see it after the next `wake`.
+    pub fn publish(&mut self, event: &Arc<Event>) {
         for sender in &self.loops {
-            sender.send(LoopMessage::Event(event.clone()));
+            sender.queue(LoopMessage::Event(event.clone()));
+        }
+        self.unwoken = true;
+    }
+
+    /// Wakes every loop that has events queued by `publish` (once per turn of the
+    /// admin loop, before it sleeps).
+    pub fn wake(&mut self) {
+        if std::mem::take(&mut self.unwoken) {
+            for sender in &self.loops {
+                sender.wake();
+            }
         }
     }
 

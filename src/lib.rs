@@ -17,8 +17,9 @@
 //!   stores them before they are acknowledged, `routes` answers publish, close,
 //!   channel info, stats, metrics, health.
 //! - [`storage`]: where events are kept: the storage interface, in memory or in an
-//!   append-only log on disk (`--data-dir`), with its journal thread (writes, group
-//!   commit, `--fsync`, retention) and catch-up thread (reads for old cursors).
+//!   append-only log on disk (`--data-dir`), with its journal (written by the admin
+//!   thread: group commit, `--fsync`, retention), its sync thread and its catch-up
+//!   thread (reads for old cursors).
 //! - [`sched`]: the admin thread's request for a short scheduler slice.
 //! - [`admission`]: the count and limit of subscriber connections, shared by the loops.
 //! - [`bus`]: how the admin thread hands each event to every loop (a

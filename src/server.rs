@@ -12,13 +12,15 @@ use crossbeam_channel::Sender;
 use log::{info, warn};
 use mio::{Poll, Waker};
 
-use crate::admin::{self, Admin, AdminMessage, Persistence, Store};
+use crate::admin::{self, Admin, AdminMessage, Store};
 use crate::admission::Admission;
 use crate::bus::{loop_channel, Bus};
 use crate::channel::ChannelIndex;
 use crate::config::{Config, ConfigError};
 use crate::net;
 use crate::stats::Stats;
+use crate::storage::journal::Journal;
+use crate::storage::syncer::Syncer;
 use crate::storage::{
     self, DiskLog, DiskOptions, DiskReader, FsyncPolicy, MemoryStorage, Recovered, Storage,
     StorageError,
@@ -114,7 +116,6 @@ impl Server {
                     segment_bytes: config.segment_size,
                     retention: config.retain.clone(),
                     max_open_files: OPEN_SEGMENTS,
-                    sync_on_seal: config.fsync != FsyncPolicy::Never,
                 };
                 let mut log =
                     DiskLog::open(dir, options, stats.clone()).map_err(StartError::Storage)?;
@@ -182,23 +183,30 @@ impl Server {
                 for worker in &mut workers {
                     worker.set_catchup(catchup.clone());
                 }
-                let (journal, thread) = storage::journal::spawn(
+                let syncer = match config.fsync {
+                    FsyncPolicy::Never => None,
+                    _ => Some(Syncer::spawn(admin_waker.clone(), stats.clone())?),
+                };
+                let journal = Journal::new(
                     Box::new(log),
                     config.fsync,
                     config.fsync_interval,
-                    admin_waker.clone(),
+                    syncer,
                     stats.clone(),
-                )?;
-                threads.push(thread);
-                (
-                    Store::recovered(config.history, &recovered),
-                    Persistence::Journal(journal),
-                )
+                );
+                (Store::recovered(config.history, &recovered), journal)
             }
-            None => (
-                Store::new(config.history),
-                Persistence::Memory(MemoryStorage::new(config.history)),
-            ),
+            None => {
+                let memory = Box::new(MemoryStorage::new(config.history));
+                let journal = Journal::new(
+                    memory,
+                    FsyncPolicy::Never,
+                    config.fsync_interval,
+                    None,
+                    stats.clone(),
+                );
+                (Store::new(config.history), journal)
+            }
         };
         let admin = Admin::new(
             admin_poll,

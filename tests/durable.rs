@@ -542,3 +542,45 @@ fn closed_state_and_ids_survive_a_restart() {
     assert_eq!(seen.events[&4], None, "the close marker is there");
     assert_eq!(seen.events[&2].as_deref(), Some("m2"));
 }
+
+#[test]
+fn a_storage_error_stops_publishing_with_503_and_keeps_what_was_acknowledged() {
+    for fsync in ["always", "never"] {
+        let dir = fresh_dir(&format!("broken-{fsync}"));
+        let halley = start(&dir, &["--fsync", fsync]);
+        publish_many(&halley, "a", 2, |n| format!("kept {n}"));
+        assert!(dir.join("channels/a").is_dir());
+        // A file where channel b's directory must go: creating it fails.
+        std::fs::write(dir.join("channels/b"), b"in the way").unwrap();
+        let publish = |channel: &str| {
+            Client::connect(halley.admin).exchange(
+                format!("POST /pub/{channel} HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nConnection: close\r\n\r\nz")
+                    .as_bytes(),
+            )
+        };
+        let failed = publish("b");
+        assert_eq!(failed.status, 503, "{fsync}");
+        assert!(
+            failed.text().contains("storage failed"),
+            "{}",
+            failed.text()
+        );
+        let stopped = publish("a");
+        assert_eq!(
+            stopped.status, 503,
+            "{fsync}: publishing stops after a storage error"
+        );
+        let admin = &halley.stats()["admin"];
+        assert_eq!(admin["storage_errors"], 1, "{fsync}");
+        assert_eq!(admin["publishes_refused_storage"], 2, "{fsync}");
+        kill(halley);
+        let halley = start(&dir, &["--fsync", fsync]);
+        let seen = read_all(&halley, "a");
+        let kept: Vec<_> = seen.events.values().cloned().collect();
+        assert_eq!(
+            kept,
+            [Some("kept 1".to_string()), Some("kept 2".to_string())],
+            "{fsync}"
+        );
+    }
+}

@@ -11,7 +11,6 @@ mod store;
 mod storing;
 
 pub use store::{ChannelInfo, PublishError, Store};
-pub use storing::Persistence;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -113,7 +112,7 @@ impl Admin {
         stats: Arc<Stats>,
         bus: Bus,
         admission: Arc<Admission>,
-        (store, persistence): (Store, Persistence),
+        (store, journal): (Store, crate::storage::journal::Journal),
     ) -> std::io::Result<Admin> {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
@@ -124,7 +123,7 @@ impl Admin {
             conns: Slab::new(),
             timers: TimerWheel::new(),
             store,
-            storing: storing::Storing::new(persistence),
+            storing: storing::Storing::new(journal),
             config,
             stats,
             bus,
@@ -152,10 +151,15 @@ impl Admin {
         let mut events = Events::with_capacity(256);
         let mut expired = Vec::new();
         loop {
-            let next = match (self.timers.next_deadline(), self.retry_accept_ms) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            self.end_turn();
+            let next = [
+                self.timers.next_deadline(),
+                self.retry_accept_ms,
+                Some(self.storing.journal.next_deadline_ms()),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let timeout = next.map(|d| {
                 Duration::from_millis(d.saturating_sub(self.start.elapsed().as_millis() as u64))
             });

@@ -1,8 +1,9 @@
-//! Storing what the admin port is given, before it is acknowledged: in memory the
-//! event is stored and answered at once; with `--data-dir` it goes to the journal
-//! thread, and its answer (and its delivery to the loops) waits until the journal
-//! reports it stored. A connection waiting for that reads no further request, so
-//! pipelined requests are still answered in order.
+//! Storing what the admin port is given, before it is acknowledged. Every event is
+//! appended to the storage by the journal (`storage/journal.rs`) on this thread; in
+//! memory, and with `--fsync batch` or `never`, it is then answered and handed to the
+//! loops at once. With `always`, its answer (and its delivery to the loops) waits until
+//! the sync thread reports it durable. A connection waiting for that reads no further
+//! request, so pipelined requests are still answered in order.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -13,26 +14,18 @@ use super::Admin;
 use crate::channel::Event;
 use crate::http::Status;
 use crate::stats::bump;
-use crate::storage::journal::{Journal, JournalReport};
-use crate::storage::{Entry, MemoryStorage, Storage};
+use crate::storage::journal::{Ack, Journal, Report};
+use crate::storage::Entry;
 
-/// Where the admin thread stores events.
-pub enum Persistence {
-    /// In memory, answered at once.
-    Memory(MemoryStorage),
-    /// Through the journal thread, answered when it reports them stored.
-    Journal(Journal),
-}
-
-/// An answer waiting for the journal.
+/// An answer waiting for a sync.
 #[derive(Debug)]
 pub(super) struct Pending {
-    /// Answered once the journal has stored every request up to this one.
+    /// Answered once every append up to this one is durable.
     seq: u64,
     /// The connection, which waits for exactly this `seq`.
     conn: usize,
-    /// The event to hand to the loops once stored (none for an answer that only has to
-    /// wait for earlier events, like closing a channel again).
+    /// The event to hand to the loops once durable (none for an answer that only has
+    /// to wait for earlier events, like closing a channel again).
     event: Option<Arc<Event>>,
     status: Status,
     body: Vec<u8>,
@@ -41,21 +34,15 @@ pub(super) struct Pending {
 
 /// The admin thread's side of storage.
 pub(super) struct Storing {
-    pub persistence: Persistence,
+    pub journal: Journal,
     pub pending: VecDeque<Pending>,
-    /// The journal has stored every request up to this one.
-    pub stored_through: u64,
-    /// Why storage failed, once it has: publishes are then answered 503.
-    pub broken: Option<String>,
 }
 
 impl Storing {
-    pub fn new(persistence: Persistence) -> Storing {
+    pub fn new(journal: Journal) -> Storing {
         Storing {
-            persistence,
+            journal,
             pending: VecDeque::new(),
-            stored_through: 0,
-            broken: None,
         }
     }
 }
@@ -73,25 +60,26 @@ impl Admin {
         (status, body): (Status, Vec<u8>),
         keep_alive: bool,
     ) {
-        let entry = Entry::new(event.clone(), data);
-        match &mut self.storing.persistence {
-            Persistence::Memory(memory) => {
-                // Memory storage cannot fail.
-                let _ = memory.append(&entry);
+        match self
+            .storing
+            .journal
+            .append(&Entry::new(event.clone(), data))
+        {
+            Ok(Ack::Now) => {
                 self.bus.publish(&event);
                 bump(&self.stats.admin.events_published);
                 self.reply(key, status, JSON, &body, keep_alive);
             }
-            Persistence::Journal(journal) => {
-                let seq = journal.append(entry);
-                self.wait_for_storage(key, seq, Some(event), status, body, keep_alive);
+            Ok(Ack::AfterSync(seq)) => {
+                self.wait_for_storage(key, seq, Some(event), status, body, keep_alive)
             }
+            Err(why) => self.refuse_unstored(key, &why, keep_alive),
         }
     }
 
-    /// Answers at once in memory; with a journal, once everything sent to it so far is
-    /// stored (an answer that tells of an event, such as "closed", must not come before
-    /// that event is stored).
+    /// Answers once every event appended so far is as durable as `--fsync` asks (an
+    /// answer that tells of an event, such as "closed", must not come before that
+    /// event is stored): at once but with `always`.
     pub(super) fn answer_after_stored(
         &mut self,
         key: usize,
@@ -100,11 +88,8 @@ impl Admin {
         body: &[u8],
         keep_alive: bool,
     ) {
-        let seq = match &self.storing.persistence {
-            Persistence::Journal(journal) if journal.last_seq() > self.storing.stored_through => {
-                journal.last_seq()
-            }
-            _ => return self.reply(key, status, content_type, body, keep_alive),
+        let Some(seq) = self.storing.journal.unsynced() else {
+            return self.reply(key, status, content_type, body, keep_alive);
         };
         self.wait_for_storage(key, seq, None, status, body.to_vec(), keep_alive);
     }
@@ -131,7 +116,7 @@ impl Admin {
 
     /// Refuses a publish or close because storage has failed; returns whether it did.
     pub(super) fn refuse_if_storage_broken(&mut self, key: usize, keep_alive: bool) -> bool {
-        let Some(why) = &self.storing.broken else {
+        let Some(why) = self.storing.journal.broken().map(str::to_owned) else {
             return false;
         };
         let body = format!("storage failed, publishing is stopped: {why}\n");
@@ -146,29 +131,38 @@ impl Admin {
         true
     }
 
-    /// Takes what the journal reported: answers what is stored (or failed), hands
-    /// stored events to the loops, passes retention on.
+    /// Ends a turn of the admin loop: lets the journal start a sync or run retention,
+    /// and wakes the loops for the events stored in the turn, once each.
+    pub(super) fn end_turn(&mut self) {
+        for (channel, first_id) in self.storing.journal.end_turn(self.now_ms) {
+            self.store.set_stored_first(&channel, first_id);
+            self.bus.retained(&channel, first_id);
+        }
+        self.bus.wake();
+    }
+
+    /// Takes what the sync thread reported: answers what is durable (or failed) and
+    /// hands durable events to the loops.
     pub(super) fn take_journal_reports(&mut self) {
-        let Persistence::Journal(journal) = &self.storing.persistence else {
-            return;
-        };
-        let reports: Vec<JournalReport> = journal.reports.try_iter().collect();
-        for report in reports {
+        while let Some(report) = self.storing.journal.take_report() {
             match report {
-                JournalReport::Stored { through } => {
-                    self.storing.stored_through = through;
-                    self.finish_pending(through, None);
-                }
-                JournalReport::Failed { through, error } => {
-                    self.storing.broken = Some(error.clone());
-                    self.finish_pending(through, Some(error));
-                }
-                JournalReport::Retained { channel, first_id } => {
-                    self.store.set_stored_first(&channel, first_id);
-                    self.bus.retained(&channel, first_id);
-                }
+                Report::Synced { through } => self.finish_pending(through, None),
+                Report::Failed { error } => self.finish_pending(u64::MAX, Some(error)),
             }
         }
+    }
+
+    /// Refuses a publish whose event could not be stored.
+    fn refuse_unstored(&mut self, key: usize, why: &str, keep_alive: bool) {
+        bump(&self.stats.admin.publishes_refused_storage);
+        let body = format!("storage failed, the event is not stored: {why}\n");
+        self.reply(
+            key,
+            Status::ServiceUnavailable,
+            b"text/plain; charset=utf-8",
+            body.as_bytes(),
+            keep_alive,
+        );
     }
 
     /// Answers every pending answer up to `through`: as asked if stored, 503 if failed.
@@ -215,9 +209,8 @@ impl Admin {
     }
 
     /// Tells the journal to sync and stop (at shutdown).
-    pub(super) fn stop_journal(&self) {
-        if let Persistence::Journal(journal) = &self.storing.persistence {
-            journal.shutdown();
-        }
+    pub(super) fn stop_journal(&mut self) {
+        self.bus.wake();
+        self.storing.journal.shutdown();
     }
 }

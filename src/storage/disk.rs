@@ -1,7 +1,8 @@
 //! The durable storage's writer: per channel, a directory of append-only segment files
 //! (`segment.rs`, bytes as in `record.rs`), the newest one written, older ones sealed
-//! and deleted by retention; and its recovery. `DiskLog` is used by one thread
-//! (`journal.rs`); `reader.rs` reads the same files from the catch-up thread.
+//! and deleted by retention; and its recovery. `DiskLog` is used by one thread, the
+//! admin thread (`journal.rs`), which hands its sync plans to the sync thread;
+//! `reader.rs` reads the same files from the catch-up thread.
 
 use std::collections::{HashMap, VecDeque};
 use std::fs;
@@ -15,7 +16,7 @@ use super::layout;
 use super::record::{Record, Tag};
 use super::retention::{Oldest, Retention};
 use super::segment::{self, Header, SegmentWriter};
-use super::{Bounds, Entry, Recovered, Storage, StorageError};
+use super::{Bounds, Entry, Recovered, Storage, StorageError, SyncPlan};
 use crate::channel::Event;
 use crate::stats::{add, Stats};
 
@@ -26,10 +27,9 @@ pub struct DiskOptions {
     pub segment_bytes: usize,
     pub retention: Retention,
     /// Most segment files kept open for writing at once (the rest are reopened when
-    /// written to again): descriptors are shared with subscribers.
+    /// written to again): descriptors are shared with subscribers. A sealed or closed
+    /// segment needs no sync of its own: it is covered by the next sync plan.
     pub max_open_files: usize,
-    /// Sync a segment when it is sealed or its file closed (every policy but `never`).
-    pub sync_on_seal: bool,
 }
 
 impl Default for DiskOptions {
@@ -38,7 +38,6 @@ impl Default for DiskOptions {
             segment_bytes: 4 << 20,
             retention: Retention::default(),
             max_open_files: 64,
-            sync_on_seal: true,
         }
     }
 }
@@ -71,8 +70,15 @@ pub struct DiskLog {
     channels: HashMap<Arc<str>, ChannelLog>,
     /// Channels whose writer is open, least recently opened first.
     open: VecDeque<Arc<str>>,
-    /// Directories with entries created or removed since the last sync.
-    dirty_dirs: Vec<PathBuf>,
+    /// The data directory, open, for a sync plan of its whole file system.
+    root_handle: Arc<fs::File>,
+    /// A directory had entries created or removed since the last sync plan.
+    dirs_changed: bool,
+    /// Files appended to since the last sync plan (a file closed and reopened in
+    /// between counts twice, which only makes the plan a `syncfs`).
+    unsynced_files: usize,
+    /// The first of them, kept for a plan that syncs only it.
+    first_unsynced: Option<(Arc<fs::File>, PathBuf)>,
     scratch: Vec<u8>,
     stats: Arc<Stats>,
 }
@@ -86,12 +92,16 @@ impl DiskLog {
         stats: Arc<Stats>,
     ) -> Result<DiskLog, StorageError> {
         layout::open_root(root)?;
+        let root_handle = fs::File::open(root).map_err(|e| StorageError::io(root, e))?;
         Ok(DiskLog {
             root: root.to_path_buf(),
             options,
             channels: HashMap::new(),
             open: VecDeque::new(),
-            dirty_dirs: Vec::new(),
+            root_handle: Arc::new(root_handle),
+            dirs_changed: false,
+            unsynced_files: 0,
+            first_unsynced: None,
             scratch: Vec::with_capacity(8192),
             stats,
         })
@@ -111,10 +121,7 @@ impl DiskLog {
             .back()
             .map_or(true, |s| s.bytes as usize >= self.options.segment_bytes);
         if full {
-            if let Some(mut old) = channel.writer.take() {
-                if self.options.sync_on_seal {
-                    old.sync().map_err(|e| StorageError::io(old.path(), e))?;
-                }
+            if channel.writer.take().is_some() {
                 self.open.retain(|n| n != name);
             }
             let writer = SegmentWriter::create(&channel.dir, name, id)
@@ -125,7 +132,7 @@ impl DiskLog {
                 last_write_ms: now_ms,
             });
             channel.writer = Some(writer);
-            self.dirty_dirs.push(channel.dir.clone());
+            self.dirs_changed = true;
         } else if channel.writer.is_none() {
             let last = channel.segments.back().expect("not full, so there is one");
             let path = channel.dir.join(layout::segment_file(last.first_id));
@@ -137,30 +144,22 @@ impl DiskLog {
         }
         self.open.push_back(name.clone());
         if self.open.len() > self.options.max_open_files {
-            self.close_oldest_writer()?;
-        }
-        Ok(())
-    }
-
-    fn close_oldest_writer(&mut self) -> Result<(), StorageError> {
-        let Some(name) = self.open.pop_front() else {
-            return Ok(());
-        };
-        if let Some(mut writer) = self.channels.get_mut(&name).and_then(|c| c.writer.take()) {
-            if self.options.sync_on_seal {
-                writer
-                    .sync()
-                    .map_err(|e| StorageError::io(writer.path(), e))?;
+            if let Some(oldest) = self.open.pop_front() {
+                if let Some(channel) = self.channels.get_mut(&oldest) {
+                    channel.writer = None;
+                }
             }
         }
         Ok(())
     }
 
-    /// Recovers one channel directory (already checked by `check_channel`).
+    /// Recovers one channel directory (already checked by `check_channel`); notes in
+    /// `changed_dirs` a directory whose entries it changed.
     fn recover_channel(
         &mut self,
         plan: ChannelPlan,
         keep: usize,
+        changed_dirs: &mut Vec<PathBuf>,
     ) -> Result<Option<Recovered>, StorageError> {
         let ChannelPlan {
             dir,
@@ -174,7 +173,7 @@ impl DiskLog {
                 path.display()
             );
             fs::remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
-            self.dirty_dirs.push(dir.clone());
+            changed_dirs.push(dir.clone());
         }
         let Some((last_first, last_path)) = segments.last().cloned() else {
             return Ok(None);
@@ -376,10 +375,11 @@ impl Storage for DiskLog {
             }
         }
         let mut recovered = Vec::new();
+        let mut changed_dirs = Vec::new();
         for plan in plans {
-            recovered.extend(self.recover_channel(plan, keep)?);
+            recovered.extend(self.recover_channel(plan, keep, &mut changed_dirs)?);
         }
-        for dir in std::mem::take(&mut self.dirty_dirs) {
+        for dir in changed_dirs {
             layout::sync_dir(&dir)?;
         }
         Ok(recovered)
@@ -390,7 +390,7 @@ impl Storage for DiskLog {
         if !self.channels.contains_key(&*event.channel) {
             let dir = layout::channel_dir(&self.root, &event.channel);
             fs::create_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
-            self.dirty_dirs.push(self.root.join("channels"));
+            self.dirs_changed = true;
             self.channels.insert(
                 event.channel.clone(),
                 ChannelLog {
@@ -423,9 +423,15 @@ impl Storage for DiskLog {
         } else {
             Tag::Message
         };
-        writer
+        let first_since_sync = writer
             .append(&mut self.scratch, event.id, tag, entry.at_ms, &entry.data)
             .map_err(|e| StorageError::io(writer.path(), e))?;
+        if first_since_sync {
+            if self.unsynced_files == 0 {
+                self.first_unsynced = Some((writer.file().clone(), writer.path().to_path_buf()));
+            }
+            self.unsynced_files += 1;
+        }
         let segment = channel.segments.back_mut().expect("writer_for made one");
         segment.bytes = writer.end() as u64;
         segment.last_write_ms = entry.at_ms;
@@ -436,44 +442,24 @@ impl Storage for DiskLog {
         Ok(())
     }
 
-    fn sync(&mut self) -> Result<usize, StorageError> {
-        // Only open writers can have unsynced writes (closing one syncs it).
-        let dirty = self
-            .open
-            .iter()
-            .filter_map(|name| self.channels.get(name)?.writer.as_ref())
-            .filter(|w| w.is_dirty())
-            .count();
-        let dirs = std::mem::take(&mut self.dirty_dirs);
-        if dirty + dirs.len() > 1 {
-            // Several files: one `syncfs` of the data directory's file system costs about
-            // one journal commit, where an `fdatasync` per file costs a commit each
-            // (measured in docs/benchmarks.md: 16 channels, 4.6k publishes/s one file
-            // after the other, 5.4k with the files synced in parallel, 10.9k with syncfs).
-            layout::sync_file_system(&self.root)?;
-            for name in &self.open {
-                if let Some(writer) = self.channels.get_mut(name).and_then(|c| c.writer.as_mut()) {
-                    writer.mark_synced();
-                }
-            }
-            return Ok(1);
-        }
-        let mut synced = 0;
+    fn take_sync_plan(&mut self) -> SyncPlan {
+        let first = self.first_unsynced.take();
+        let plan = match (self.unsynced_files, self.dirs_changed, first) {
+            (0, false, _) => SyncPlan::Nothing,
+            (1, false, Some((file, path))) => SyncPlan::File { file, path },
+            _ => SyncPlan::FileSystem {
+                dir: self.root_handle.clone(),
+                path: self.root.clone(),
+            },
+        };
+        self.unsynced_files = 0;
+        self.dirs_changed = false;
         for name in &self.open {
             if let Some(writer) = self.channels.get_mut(name).and_then(|c| c.writer.as_mut()) {
-                if writer
-                    .sync()
-                    .map_err(|e| StorageError::io(writer.path(), e))?
-                {
-                    synced += 1;
-                }
+                writer.planned();
             }
         }
-        for dir in &dirs {
-            layout::sync_dir(dir)?;
-            synced += 1;
-        }
-        Ok(synced)
+        plan
     }
 
     fn bounds(&self, channel: &str) -> Option<Bounds> {
@@ -517,7 +503,7 @@ impl Storage for DiskLog {
                 dropped = true;
             }
             if dropped {
-                self.dirty_dirs.push(channel.dir.clone());
+                self.dirs_changed = true;
                 moved.push((name.clone(), channel.segments[0].first_id));
             }
         }
@@ -623,6 +609,45 @@ mod tests {
         assert!(disk.append(&entry("x", 123, "skips")).is_err());
         assert!(disk.append(&entry("..", 3, "after close")).is_err());
         fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_sync_plan_covers_what_was_appended_with_the_cheapest_sync() {
+        let root = temp_root("plan");
+        let mut disk = DiskLog::open(&root, small_segments(), Arc::new(Stats::new(1))).unwrap();
+        disk.recover(0).unwrap();
+        let kind = |plan: SyncPlan| match plan {
+            SyncPlan::Nothing => "nothing".to_string(),
+            SyncPlan::File { path, .. } => path.file_name().unwrap().to_string_lossy().into(),
+            SyncPlan::FileSystem { .. } => "file system".to_string(),
+        };
+        assert_eq!(kind(disk.take_sync_plan()), "nothing");
+        // New channels and segments change directories: the whole file system.
+        disk.append(&entry("a", 1, "x")).unwrap();
+        disk.append(&entry("b", 1, "x")).unwrap();
+        assert_eq!(kind(disk.take_sync_plan()), "file system");
+        assert_eq!(kind(disk.take_sync_plan()), "nothing");
+        // Only one file written since: just that file, however often.
+        disk.append(&entry("a", 2, "y")).unwrap();
+        disk.append(&entry("a", 3, "z")).unwrap();
+        assert_eq!(kind(disk.take_sync_plan()), layout::segment_file(1));
+        // Two files: the file system again.
+        disk.append(&entry("a", 4, "y")).unwrap();
+        disk.append(&entry("b", 2, "y")).unwrap();
+        assert_eq!(kind(disk.take_sync_plan()), "file system");
+        // A segment sealed and a new one started: its directory changed.
+        for id in 5..=40 {
+            disk.append(&entry("a", id, &"w".repeat(300))).unwrap();
+        }
+        assert!(segments_of(&root, "a") > 1);
+        assert_eq!(kind(disk.take_sync_plan()), "file system");
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    fn segments_of(root: &Path, channel: &str) -> usize {
+        list_segments(&layout::channel_dir(root, channel))
+            .unwrap()
+            .len()
     }
 
     #[test]

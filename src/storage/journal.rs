@@ -1,239 +1,292 @@
-//! The writer thread: takes events from the admin thread in order, appends them to the
-//! storage, makes them as durable as `--fsync` asks, and reports back which are stored,
-//! so the admin thread answers `201` and hands the events to the loops only then.
+//! The admin thread's writer: appends every event to the storage as it is published,
+//! makes the storage as durable as `--fsync` asks, runs retention, and says when each
+//! publish may be acknowledged.
 //!
-//! Group commit: the thread takes every request that is waiting at once, appends them
-//! all, then syncs once; publishes that arrive during a sync wait for the next one, and
-//! share it. With `batch` the files are synced every `--fsync-interval`; with `never`
-//! the kernel decides. In every mode an event is written to the kernel before it is
-//! acknowledged, so a crash of the process loses nothing acknowledged.
+//! Appending is a write to the kernel (the page cache), done on the admin thread, so a
+//! crash of the process loses nothing acknowledged in any mode, and `batch` and
+//! `never` acknowledge at once. Syncing is slow, so it runs on the sync thread
+//! (`syncer.rs`) while the admin thread goes on:
 //!
-//! A storage error stops the journal: what was not reported stored is reported failed,
-//! and so is everything after (the admin answers `503`); nothing is retried, so no id
-//! is ever stored twice or out of order.
+//! - `always`: group commit. At the end of each turn of the admin loop, if no sync is
+//!   running, everything appended so far gets one sync plan; publishes appended while
+//!   it runs wait for the next one, and share it. Their `201` waits for the plan that
+//!   covers them.
+//! - `batch`: a sync plan every `--fsync-interval`, if anything was appended.
+//! - `never`: no sync; the kernel decides.
+//!
+//! A storage error, in an append or a sync, stops the journal: it takes no more
+//! events (the admin answers `503`), and nothing is retried, so no id is ever stored
+//! twice or out of order.
 
 use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use log::{error, info};
-use mio::Waker;
+use log::error;
 
+use super::syncer::{SyncJob, SyncReport, Syncer};
 use super::{wall_ms, Entry, FsyncPolicy, Storage};
-use crate::stats::{add, bump, Stats};
+use crate::stats::{bump, Stats};
 
-/// Most requests taken into one batch.
-const MAX_BATCH: usize = 4096;
 /// How often retention runs.
 const RETENTION_EVERY: Duration = Duration::from_secs(1);
 
-/// What the admin thread asks.
-#[derive(Debug)]
-pub enum JournalRequest {
-    /// Store this event; `seq` numbers requests 1, 2, 3, ... in the order sent.
-    Append { seq: u64, entry: Entry },
-    /// Sync what is written and stop.
-    Shutdown,
+/// When a publish may be acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ack {
+    /// Now: it is as durable as `--fsync` asks.
+    Now,
+    /// Once a sync covers append number `seq` (`Report::Synced`).
+    AfterSync(u64),
 }
 
-/// What the journal tells the admin thread.
+/// What the journal has to tell the admin thread.
 #[derive(Debug)]
-pub enum JournalReport {
-    /// Every request up to `through` is stored (as durable as `--fsync` asks).
-    Stored { through: u64 },
-    /// Every request up to `through` not already reported stored failed, and the
-    /// journal takes no more.
-    Failed { through: u64, error: String },
-    /// Retention moved a channel's first id.
-    Retained { channel: Arc<str>, first_id: u64 },
+pub enum Report {
+    /// Every append up to `through` is durable.
+    Synced { through: u64 },
+    /// Storage failed: appends not yet reported durable may not be, and no more are
+    /// taken.
+    Failed { error: String },
 }
 
-/// The admin thread's end of the journal.
-#[derive(Debug)]
+/// The storage, as the admin thread writes it.
 pub struct Journal {
-    requests: Sender<JournalRequest>,
-    pub reports: Receiver<JournalReport>,
-    next_seq: u64,
+    storage: Box<dyn Storage>,
+    policy: FsyncPolicy,
+    interval_ms: u64,
+    /// Runs sync plans (`always` and `batch`).
+    syncer: Option<Syncer>,
+    stats: Arc<Stats>,
+    /// Appends so far, numbered 1, 2, 3, ...
+    appended: u64,
+    /// The last append a sync plan was made for.
+    planned: u64,
+    /// The last append known durable.
+    synced: u64,
+    /// A sync plan is running.
+    syncing: bool,
+    /// Why storage failed, once it has.
+    broken: Option<String>,
+    next_sync_ms: u64,
+    next_retention_ms: u64,
 }
 
 impl Journal {
-    /// Sends an event to be stored; returns its sequence number.
-    pub fn append(&mut self, entry: Entry) -> u64 {
-        self.next_seq += 1;
-        let seq = self.next_seq;
-        // If the thread is gone, its reports say why (it reported every request failed).
-        let _ = self.requests.send(JournalRequest::Append { seq, entry });
-        seq
-    }
-
-    /// The sequence number of the last request sent (0 before any).
-    pub fn last_seq(&self) -> u64 {
-        self.next_seq
-    }
-
-    /// Asks the thread to sync and stop.
-    pub fn shutdown(&self) {
-        let _ = self.requests.send(JournalRequest::Shutdown);
-    }
-}
-
-/// Starts the journal thread over `storage`; reports wake the admin loop through `waker`.
-pub fn spawn(
-    storage: Box<dyn Storage>,
-    policy: FsyncPolicy,
-    interval: Duration,
-    waker: Arc<Waker>,
-    stats: Arc<Stats>,
-) -> std::io::Result<(Journal, JoinHandle<()>)> {
-    let (requests, inbox) = crossbeam_channel::unbounded();
-    let (outbox, reports) = crossbeam_channel::unbounded();
-    let writer = Writer {
-        storage,
-        policy,
-        interval,
-        inbox,
-        outbox,
-        waker,
-        stats,
-        broken: None,
-        unsynced: false,
-    };
-    let thread = std::thread::Builder::new()
-        .name("halley-journal".into())
-        .spawn(move || writer.run())?;
-    Ok((
+    /// A journal over `storage`, syncing as `policy` asks on `syncer` (none is needed
+    /// with `never`, or for a storage in memory).
+    pub fn new(
+        storage: Box<dyn Storage>,
+        policy: FsyncPolicy,
+        interval: Duration,
+        syncer: Option<Syncer>,
+        stats: Arc<Stats>,
+    ) -> Journal {
+        let policy = if syncer.is_none() {
+            FsyncPolicy::Never
+        } else {
+            policy
+        };
         Journal {
-            requests,
-            reports,
-            next_seq: 0,
-        },
-        thread,
-    ))
+            storage,
+            policy,
+            interval_ms: interval.as_millis() as u64,
+            syncer,
+            stats,
+            appended: 0,
+            planned: 0,
+            synced: 0,
+            syncing: false,
+            broken: None,
+            next_sync_ms: 0,
+            next_retention_ms: 0,
+        }
+    }
+
+    /// Stores an event; says when it may be acknowledged, or why it cannot be stored.
+    pub fn append(&mut self, entry: &Entry) -> Result<Ack, String> {
+        if let Some(why) = &self.broken {
+            return Err(why.clone());
+        }
+        if let Err(e) = self.storage.append(entry) {
+            return Err(self.fail(e.to_string()));
+        }
+        bump(&self.stats.admin.events_stored);
+        self.appended += 1;
+        Ok(match self.policy {
+            FsyncPolicy::Always => Ack::AfterSync(self.appended),
+            FsyncPolicy::Batch | FsyncPolicy::Never => Ack::Now,
+        })
+    }
+
+    /// Why storage failed, once it has.
+    pub fn broken(&self) -> Option<&str> {
+        self.broken.as_deref()
+    }
+
+    /// With `always`, the append an answer given now must wait for, so that it does
+    /// not tell of an event (a close, say) before that event is durable.
+    pub fn unsynced(&self) -> Option<u64> {
+        (self.policy == FsyncPolicy::Always && self.appended > self.synced).then_some(self.appended)
+    }
+
+    /// Ends a turn of the admin loop at `now_ms` (its clock): starts a sync if one is
+    /// due, runs retention if due. Returns the channels whose first stored id moved.
+    pub fn end_turn(&mut self, now_ms: u64) -> Vec<(Arc<str>, u64)> {
+        if self.broken.is_none() {
+            let due = match self.policy {
+                FsyncPolicy::Always => !self.syncing,
+                FsyncPolicy::Batch => now_ms >= self.next_sync_ms,
+                FsyncPolicy::Never => false,
+            };
+            if due && self.appended > self.planned {
+                self.start_sync(now_ms);
+            }
+        }
+        if now_ms < self.next_retention_ms {
+            return Vec::new();
+        }
+        self.next_retention_ms = now_ms + RETENTION_EVERY.as_millis() as u64;
+        self.storage.enforce_retention(wall_ms())
+    }
+
+    /// When `end_turn` next has something to do without a new publish (admin clock).
+    pub fn next_deadline_ms(&self) -> u64 {
+        let sync = self.policy == FsyncPolicy::Batch && self.appended > self.planned;
+        if sync {
+            self.next_sync_ms.min(self.next_retention_ms)
+        } else {
+            self.next_retention_ms
+        }
+    }
+
+    fn start_sync(&mut self, now_ms: u64) {
+        let Some(syncer) = &self.syncer else {
+            return;
+        };
+        let plan = self.storage.take_sync_plan();
+        syncer.send(SyncJob {
+            through: self.appended,
+            plan,
+        });
+        self.planned = self.appended;
+        self.syncing = true;
+        self.next_sync_ms = now_ms + self.interval_ms;
+    }
+
+    /// The next thing the sync thread reported, if any.
+    pub fn take_report(&mut self) -> Option<Report> {
+        match self.syncer.as_ref()?.try_report()? {
+            SyncReport::Synced { through } => {
+                self.syncing = false;
+                self.synced = through;
+                Some(Report::Synced { through })
+            }
+            SyncReport::Failed { error, .. } => {
+                self.syncing = false;
+                Some(Report::Failed {
+                    error: self.fail(error),
+                })
+            }
+        }
+    }
+
+    fn fail(&mut self, error: String) -> String {
+        if self.broken.is_none() {
+            error!("storage failed, no more publishes will be accepted: {error}");
+            bump(&self.stats.admin.storage_errors);
+            self.broken = Some(error);
+        }
+        self.broken.clone().expect("set above")
+    }
+
+    /// At shutdown: syncs what is not (unless `never`), and stops the sync thread.
+    pub fn shutdown(&mut self) {
+        if let Some(syncer) = &mut self.syncer {
+            syncer.stop();
+        }
+        if self.policy != FsyncPolicy::Never && self.broken.is_none() {
+            match self.storage.sync() {
+                Ok(syncs) => crate::stats::add(&self.stats.admin.fsyncs, syncs as u64),
+                Err(e) => error!("storage: the last sync failed: {e}"),
+            }
+        }
+    }
 }
 
-struct Writer {
-    storage: Box<dyn Storage>,
-    policy: FsyncPolicy,
-    interval: Duration,
-    inbox: Receiver<JournalRequest>,
-    outbox: Sender<JournalReport>,
-    waker: Arc<Waker>,
-    stats: Arc<Stats>,
-    /// Why the journal stopped taking events.
-    broken: Option<String>,
-    /// Written since the last sync.
-    unsynced: bool,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channel::Event;
+    use crate::storage::{DiskLog, DiskOptions};
+    use bytes::Bytes;
+    use mio::{Events, Poll, Token, Waker};
 
-impl Writer {
-    fn run(mut self) {
-        let mut next_sync = Instant::now() + self.interval;
-        let mut next_retention = Instant::now() + RETENTION_EVERY;
-        let mut batch = Vec::with_capacity(256);
+    fn entry(id: u64) -> Entry {
+        Entry {
+            event: Arc::new(Event::message("c".into(), id, "data")),
+            data: Bytes::from_static(b"data"),
+            at_ms: 1,
+        }
+    }
+
+    /// Waits (at most 10 s) for the sync thread's next report.
+    fn next_report(journal: &mut Journal, poll: &mut Poll) -> Report {
+        let mut events = Events::with_capacity(4);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
-            let mut deadline = next_retention;
-            if self.policy == FsyncPolicy::Batch && self.unsynced {
-                deadline = deadline.min(next_sync);
+            if let Some(report) = journal.take_report() {
+                return report;
             }
-            let first = match self.inbox.recv_deadline(deadline) {
-                Ok(request) => Some(request),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => break,
-            };
-            batch.extend(first);
-            batch.extend(self.inbox.try_iter().take(MAX_BATCH));
-            let shutdown = batch.iter().any(|r| matches!(r, JournalRequest::Shutdown));
-            self.store(&mut batch);
-            let now = Instant::now();
-            if self.policy == FsyncPolicy::Batch && (now >= next_sync || shutdown) {
-                self.sync();
-                next_sync = now + self.interval;
-            }
-            if now >= next_retention {
-                self.retain();
-                next_retention = now + RETENTION_EVERY;
-            }
-            if shutdown {
-                if self.policy != FsyncPolicy::Never {
-                    self.sync();
-                }
-                break;
-            }
-        }
-        info!("journal: stopped");
-    }
-
-    /// Appends a batch, syncs it if `always`, and reports.
-    fn store(&mut self, batch: &mut Vec<JournalRequest>) {
-        let mut stored_through = None;
-        let mut failed_through = None;
-        for request in batch.drain(..) {
-            let JournalRequest::Append { seq, entry } = request else {
-                continue;
-            };
-            if self.broken.is_some() {
-                failed_through = Some(seq);
-                continue;
-            }
-            match self.storage.append(&entry) {
-                Ok(()) => {
-                    stored_through = Some(seq);
-                    self.unsynced = true;
-                    bump(&self.stats.admin.events_stored);
-                }
-                Err(e) => {
-                    self.fail(e.to_string());
-                    failed_through = Some(seq);
-                }
-            }
-        }
-        if stored_through.is_some() && self.policy == FsyncPolicy::Always && !self.sync() {
-            failed_through = stored_through.max(failed_through);
-            stored_through = None;
-        }
-        if let Some(through) = stored_through {
-            self.report(JournalReport::Stored { through });
-        }
-        if let (Some(through), Some(error)) = (failed_through, &self.broken) {
-            let error = error.clone();
-            self.report(JournalReport::Failed { through, error });
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            assert!(!left.is_zero(), "no report from the sync thread");
+            poll.poll(&mut events, Some(left)).unwrap();
         }
     }
 
-    /// Syncs; returns false (and stops the journal) on failure.
-    fn sync(&mut self) -> bool {
-        if !self.unsynced || self.broken.is_some() {
-            return self.broken.is_none();
-        }
-        match self.storage.sync() {
-            Ok(files) => {
-                add(&self.stats.admin.fsyncs, files as u64);
-                self.unsynced = false;
-                true
-            }
-            Err(e) => {
-                self.fail(e.to_string());
-                false
-            }
-        }
-    }
-
-    fn retain(&mut self) {
-        for (channel, first_id) in self.storage.enforce_retention(wall_ms()) {
-            self.report(JournalReport::Retained { channel, first_id });
-        }
-    }
-
-    fn fail(&mut self, error: String) {
-        error!("journal: storage failed, no more publishes will be accepted: {error}");
-        bump(&self.stats.admin.storage_errors);
-        self.broken = Some(error);
-    }
-
-    fn report(&self, report: JournalReport) {
-        if self.outbox.send(report).is_ok() {
-            let _ = self.waker.wake();
-        }
+    #[test]
+    fn always_acknowledges_after_a_sync_and_appends_during_one_share_the_next() {
+        let root = std::env::temp_dir().join(format!("halley-journal-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let stats = Arc::new(Stats::new(1));
+        let mut log = DiskLog::open(&root, DiskOptions::default(), stats.clone()).unwrap();
+        log.recover(0).unwrap();
+        let mut poll = Poll::new().unwrap();
+        let waker = Arc::new(Waker::new(poll.registry(), Token(0)).unwrap());
+        let syncer = Syncer::spawn(waker, stats.clone()).unwrap();
+        let interval = Duration::from_secs(1);
+        let mut journal = Journal::new(
+            Box::new(log),
+            FsyncPolicy::Always,
+            interval,
+            Some(syncer),
+            stats.clone(),
+        );
+        assert_eq!(journal.append(&entry(1)), Ok(Ack::AfterSync(1)));
+        assert_eq!(journal.unsynced(), Some(1));
+        journal.end_turn(0);
+        // Appended while the first sync may still run: waits for the next one.
+        assert_eq!(journal.append(&entry(2)), Ok(Ack::AfterSync(2)));
+        assert_eq!(journal.append(&entry(3)), Ok(Ack::AfterSync(3)));
+        journal.end_turn(0);
+        assert!(matches!(
+            next_report(&mut journal, &mut poll),
+            Report::Synced { through: 1 }
+        ));
+        assert_eq!(journal.unsynced(), Some(3));
+        journal.end_turn(0);
+        assert!(matches!(
+            next_report(&mut journal, &mut poll),
+            Report::Synced { through: 3 }
+        ));
+        assert_eq!(journal.unsynced(), None);
+        assert_eq!(
+            stats
+                .admin
+                .fsyncs
+                .load(std::sync::atomic::Ordering::Relaxed),
+            2
+        );
+        journal.shutdown();
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -101,13 +101,12 @@ pub fn sync_dir(dir: &Path) -> Result<(), StorageError> {
         .map_err(|e| StorageError::io(dir, e))
 }
 
-/// Makes everything written to the file system that holds `dir` durable (`syncfs`).
-pub fn sync_file_system(dir: &Path) -> Result<(), StorageError> {
+/// Makes everything written to the file system that holds `handle` durable (`syncfs`).
+pub fn sync_file_system(handle: &fs::File) -> io::Result<()> {
     use std::os::fd::AsRawFd;
-    let handle = fs::File::open(dir).map_err(|e| StorageError::io(dir, e))?;
     // SAFETY: syncfs only reads the descriptor, which `handle` keeps open.
     if unsafe { libc::syncfs(handle.as_raw_fd()) } != 0 {
-        return Err(StorageError::io(dir, io::Error::last_os_error()));
+        return Err(io::Error::last_os_error());
     }
     Ok(())
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{Bounds, Entry, Recovered, Storage, StorageError, StorageReader, Stored};
+use super::{Bounds, Entry, Recovered, Storage, StorageError, StorageReader, Stored, SyncPlan};
 use crate::channel::History;
 
 /// Channels' histories in memory.
@@ -40,8 +40,8 @@ impl Storage for MemoryStorage {
         Ok(())
     }
 
-    fn sync(&mut self) -> Result<usize, StorageError> {
-        Ok(0)
+    fn take_sync_plan(&mut self) -> SyncPlan {
+        SyncPlan::Nothing
     }
 
     fn bounds(&self, channel: &str) -> Option<Bounds> {

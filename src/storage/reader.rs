@@ -1,4 +1,4 @@
-//! The durable storage's reader, used by the catch-up thread while the journal writes:
+//! The durable storage's reader, used by the catch-up thread while the admin thread writes:
 //! it trusts only whole, checksummed records, reads only up to ids the caller knows are
 //! stored, and reports damaged blocks rather than serving them.
 

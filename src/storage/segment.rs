@@ -1,10 +1,12 @@
 //! One segment file of a channel: created with its header record, appended to at its
-//! end with positioned writes, synced, and read back whole.
+//! end with positioned writes, and read back whole. Syncing is the log's (`disk.rs`):
+//! a writer only says whether it was written since the last sync plan.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::layout;
 use super::record::{self, Scan, Tag, BLOCK, HEADER};
@@ -12,12 +14,13 @@ use super::record::{self, Scan, Tag, BLOCK, HEADER};
 /// A segment open for appending.
 #[derive(Debug)]
 pub struct SegmentWriter {
-    file: File,
+    /// Shared with sync plans, which may outlive the writer.
+    file: Arc<File>,
     path: PathBuf,
     /// Bytes of whole records in it; the next record goes here.
     end: usize,
-    /// Written since the last sync.
-    dirty: bool,
+    /// Appended to since the last sync plan.
+    unsynced: bool,
 }
 
 impl SegmentWriter {
@@ -31,11 +34,13 @@ impl SegmentWriter {
             .write(true)
             .read(true)
             .open(&path)?;
+        // The header is not counted as unsynced: creating the file changed its
+        // directory, and a plan that syncs a directory syncs the whole file system.
         let mut segment = SegmentWriter {
-            file,
+            file: Arc::new(file),
             path,
             end: 0,
-            dirty: true,
+            unsynced: false,
         };
         let mut bytes = Vec::new();
         let header = layout::segment_header(channel);
@@ -50,14 +55,15 @@ impl SegmentWriter {
     pub fn reopen(path: PathBuf, end: usize) -> io::Result<SegmentWriter> {
         let file = OpenOptions::new().write(true).read(true).open(&path)?;
         Ok(SegmentWriter {
-            file,
+            file: Arc::new(file),
             path,
             end,
-            dirty: false,
+            unsynced: false,
         })
     }
 
-    /// Appends one record, encoded in `scratch`.
+    /// Appends one record, encoded in `scratch`. Returns whether it is the first
+    /// append since the last sync plan (so the log counts the file unsynced once).
     pub fn append(
         &mut self,
         scratch: &mut Vec<u8>,
@@ -65,33 +71,22 @@ impl SegmentWriter {
         tag: Tag,
         at_ms: u64,
         data: &[u8],
-    ) -> io::Result<()> {
+    ) -> io::Result<bool> {
         scratch.clear();
         let end = record::encode(scratch, self.end, id, tag, at_ms, data);
         self.file.write_all_at(scratch, self.end as u64)?;
         self.end = end;
-        self.dirty = true;
-        Ok(())
+        Ok(!std::mem::replace(&mut self.unsynced, true))
     }
 
-    /// Flushes what was written to the disk, if anything was. Returns whether it synced.
-    pub fn sync(&mut self) -> io::Result<bool> {
-        if !self.dirty {
-            return Ok(false);
-        }
-        self.file.sync_data()?;
-        self.dirty = false;
-        Ok(true)
+    /// Notes that a sync plan now covers what was appended.
+    pub fn planned(&mut self) {
+        self.unsynced = false;
     }
 
-    /// Notes that the file was synced by other means (a sync of its file system).
-    pub fn mark_synced(&mut self) {
-        self.dirty = false;
-    }
-
-    /// Whether something was written since the last sync.
-    pub fn is_dirty(&self) -> bool {
-        self.dirty
+    /// The open file, for a sync plan.
+    pub fn file(&self) -> &Arc<File> {
+        &self.file
     }
 
     /// Bytes of whole records in the segment: where the next one goes.
