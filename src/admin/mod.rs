@@ -41,6 +41,9 @@ pub const WAKER: Token = Token(usize::MAX - 2);
 /// The answer to an admin connection over `--admin-max-conns`.
 const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
+/// Input buffer capacity kept between requests; a larger one (a big publish) is freed.
+const KEPT_INPUT: usize = 16 * 1024;
+
 /// How soon accepting is tried again after running out of descriptors.
 const ACCEPT_RETRY_MS: u64 = 50;
 
@@ -63,6 +66,8 @@ struct AdminConn {
     continued: bool,
     closing: bool,
     read_closed: bool,
+    /// The poll said the peer shut its side: read until the end is seen.
+    peer_closing: bool,
     timer: Option<TimerKey>,
     /// When output last made progress, ms.
     last_write_ms: u64,
@@ -183,7 +188,14 @@ impl Admin {
                 match event.token() {
                     LISTENER => self.accept(),
                     WAKER => {}
-                    Token(key) => self.drive(key),
+                    Token(key) => {
+                        if event.is_read_closed() || event.is_error() {
+                            if let Some(conn) = self.conns.get_mut(key) {
+                                conn.peer_closing = true;
+                            }
+                        }
+                        self.drive(key)
+                    }
                 }
             }
             self.timers.expire(self.now_ms, &mut expired);
@@ -278,6 +290,7 @@ impl Admin {
             continued: false,
             closing: false,
             read_closed: false,
+            peer_closing: false,
             timer: None,
             last_write_ms: self.now_ms,
             awaiting: None,
@@ -298,7 +311,11 @@ impl Admin {
             return;
         };
         if !conn.read_closed && !conn.closing {
-            match net::read_into(&mut conn.socket, &mut conn.input, limit, true) {
+            // A short read empties the socket (a new edge comes with new bytes), so the
+            // read that would only say "would block" is left out, unless the peer is
+            // closing and its end must be seen.
+            let to_the_end = conn.peer_closing;
+            match net::read_into(&mut conn.socket, &mut conn.input, limit, to_the_end) {
                 Ok(ReadOutcome::Closed(_)) => conn.read_closed = true,
                 Ok(_) => {}
                 Err(_) => return self.close(key),
@@ -374,7 +391,7 @@ impl Admin {
         self.head_only = false;
         let conn = &mut self.conns[key];
         conn.input.drain(..consumed.min(conn.input.len()));
-        if conn.input.is_empty() {
+        if conn.input.is_empty() && conn.input.capacity() > KEPT_INPUT {
             conn.input = Vec::new();
         }
         conn.idle = true;
