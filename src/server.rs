@@ -116,6 +116,8 @@ impl Server {
                     segment_bytes: config.segment_size,
                     retention: config.retain.clone(),
                     max_open_files: OPEN_SEGMENTS,
+                    write_ahead: (config.fsync == FsyncPolicy::Always)
+                        .then_some(storage::wal::CHECKPOINT_BYTES),
                 };
                 let mut log =
                     DiskLog::open(dir, options, stats.clone()).map_err(StartError::Storage)?;

@@ -1,8 +1,9 @@
 //! The durable storage's writer: per channel, a directory of append-only segment files
 //! (`segment.rs`, bytes as in `record.rs`), the newest one written, older ones sealed
-//! and deleted by retention; and its recovery. `DiskLog` is used by one thread, the
-//! admin thread (`journal.rs`), which hands its sync plans to the sync thread;
-//! `reader.rs` reads the same files from the catch-up thread.
+//! and deleted by retention; and its recovery, which first writes back what the
+//! write-ahead log (`wal.rs`, with `--fsync always`) holds. `DiskLog` is used by one
+//! thread, the admin thread (`journal.rs`), which hands its sync plans to the sync
+//! thread; `reader.rs` reads the same files from the catch-up thread.
 
 use std::collections::{HashMap, VecDeque};
 use std::fs;
@@ -16,6 +17,7 @@ use super::layout;
 use super::record::{Record, Tag};
 use super::retention::{Oldest, Retention};
 use super::segment::{self, Header, SegmentWriter};
+use super::wal::{self, WalContents, WalEvent, WalWriter};
 use super::{Bounds, Entry, Recovered, Storage, StorageError, SyncPlan};
 use crate::channel::Event;
 use crate::stats::{add, Stats};
@@ -30,6 +32,10 @@ pub struct DiskOptions {
     /// written to again): descriptors are shared with subscribers. A sealed or closed
     /// segment needs no sync of its own: it is covered by the next sync plan.
     pub max_open_files: usize,
+    /// Write every event to the write-ahead log too (`wal.rs`), which sync plans then
+    /// sync alone, with a checkpoint each time it passes this many bytes
+    /// (`--fsync always`).
+    pub write_ahead: Option<usize>,
 }
 
 impl Default for DiskOptions {
@@ -38,6 +44,7 @@ impl Default for DiskOptions {
             segment_bytes: 4 << 20,
             retention: Retention::default(),
             max_open_files: 64,
+            write_ahead: None,
         }
     }
 }
@@ -60,6 +67,8 @@ struct ChannelLog {
     writer: Option<SegmentWriter>,
     last_id: u64,
     closed_id: Option<u64>,
+    /// The next event starts a segment of its own (recovery skipped ids lost before it).
+    new_segment: bool,
 }
 
 /// The writer of the on-disk log.
@@ -79,6 +88,10 @@ pub struct DiskLog {
     unsynced_files: usize,
     /// The first of them, kept for a plan that syncs only it.
     first_unsynced: Option<(Arc<fs::File>, PathBuf)>,
+    /// The write-ahead log, with `DiskOptions::write_ahead`, once recovered.
+    wal: Option<WalWriter>,
+    /// Recovering before the write-ahead log is replayed: damage is not reported yet.
+    before_replay: bool,
     scratch: Vec<u8>,
     stats: Arc<Stats>,
 }
@@ -102,6 +115,8 @@ impl DiskLog {
             dirs_changed: false,
             unsynced_files: 0,
             first_unsynced: None,
+            wal: None,
+            before_replay: false,
             scratch: Vec::with_capacity(8192),
             stats,
         })
@@ -116,11 +131,13 @@ impl DiskLog {
     /// if needed.
     fn writer_for(&mut self, name: &Arc<str>, id: u64, now_ms: u64) -> Result<(), StorageError> {
         let channel = self.channels.get_mut(name).expect("created by append");
-        let full = channel
-            .segments
-            .back()
-            .map_or(true, |s| s.bytes as usize >= self.options.segment_bytes);
+        let full = channel.new_segment
+            || channel
+                .segments
+                .back()
+                .map_or(true, |s| s.bytes as usize >= self.options.segment_bytes);
         if full {
+            channel.new_segment = false;
             if channel.writer.take().is_some() {
                 self.open.retain(|n| n != name);
             }
@@ -181,11 +198,13 @@ impl DiskLog {
         let scan = segment::scan_file(&last_path).map_err(|e| StorageError::io(&last_path, e))?;
         if !scan.damaged.is_empty() {
             if scan.only_torn_tail() {
-                warn!(
-                    "storage: {}: cutting a torn tail at byte {} (the write was never acknowledged)",
-                    last_path.display(),
-                    scan.good_end
-                );
+                if !self.before_replay {
+                    warn!(
+                        "storage: {}: cutting a torn tail at byte {} (the write was never acknowledged)",
+                        last_path.display(),
+                        scan.good_end
+                    );
+                }
                 fs::OpenOptions::new()
                     .write(true)
                     .open(&last_path)
@@ -258,6 +277,7 @@ impl DiskLog {
                 writer: None,
                 last_id,
                 closed_id,
+                new_segment: false,
             },
         );
         Ok(Some(Recovered {
@@ -271,7 +291,140 @@ impl DiskLog {
         }))
     }
 
+    /// Checks every channel directory, changing nothing.
+    fn check_channels(&self) -> Result<Vec<ChannelPlan>, StorageError> {
+        let channels = self.root.join("channels");
+        let entries = fs::read_dir(&channels).map_err(|e| StorageError::io(&channels, e))?;
+        let mut plans = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| StorageError::io(&channels, e))?;
+            if entry
+                .file_type()
+                .map_err(|e| StorageError::io(&entry.path(), e))?
+                .is_dir()
+            {
+                plans.extend(check_channel(&entry.path())?);
+            }
+        }
+        Ok(plans)
+    }
+
+    /// Recovers every channel checked.
+    fn recover_channels(
+        &mut self,
+        plans: Vec<ChannelPlan>,
+        keep: usize,
+    ) -> Result<Vec<Recovered>, StorageError> {
+        let mut recovered = Vec::new();
+        let mut changed_dirs = Vec::new();
+        for plan in plans {
+            recovered.extend(self.recover_channel(plan, keep, &mut changed_dirs)?);
+        }
+        for dir in changed_dirs {
+            layout::sync_dir(&dir)?;
+        }
+        Ok(recovered)
+    }
+
+    /// Writes the write-ahead log's events back into the segments: each channel's
+    /// segments are cut before the first event the log holds of it (what follows
+    /// may not have reached the disk), and the log's events appended again.
+    fn replay(&mut self, wal: &WalContents) -> Result<(), StorageError> {
+        for (name, events) in &wal.channels {
+            self.cut_from(name, events[0].id)?;
+            for event in events {
+                let last_id = self.channels.get(name).map_or(0, |c| c.last_id);
+                if event.id <= last_id {
+                    continue;
+                }
+                if event.id > last_id + 1 {
+                    error!(
+                        "storage: channel {name:?}: events {}..{} are in neither the log nor the write-ahead log; subscribers get a gap",
+                        last_id + 1,
+                        event.id - 1
+                    );
+                    let channel = self.channel_log(name)?;
+                    channel.last_id = event.id - 1;
+                    channel.new_segment = true;
+                }
+                let Some(entry) = wal_entry(event) else {
+                    error!("storage: channel {name:?}: event {} in the write-ahead log is not UTF-8; left out", event.id);
+                    continue;
+                };
+                self.append(&entry)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes events `from` and after of `name` from its segments.
+    fn cut_from(&mut self, name: &str, from: u64) -> Result<(), StorageError> {
+        let Some(channel) = self.channels.get_mut(name) else {
+            return Ok(());
+        };
+        if channel.last_id < from {
+            return Ok(());
+        }
+        channel.writer = None;
+        self.open.retain(|n| &**n != name);
+        while let Some(last) = channel.segments.back() {
+            if last.first_id < from {
+                break;
+            }
+            let path = channel.dir.join(layout::segment_file(last.first_id));
+            fs::remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
+            channel.segments.pop_back();
+        }
+        channel.last_id = from - 1;
+        if let Some(last) = channel.segments.back_mut() {
+            let path = channel.dir.join(layout::segment_file(last.first_id));
+            let scan = segment::scan_file(&path).map_err(|e| StorageError::io(&path, e))?;
+            let events = || scan.records.iter().filter(|r| r.tag != Tag::SegmentHeader);
+            let end = events()
+                .find(|r| r.id >= from)
+                .map_or(scan.good_end, |r| r.offset);
+            fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .and_then(|f| f.set_len(end as u64))
+                .map_err(|e| StorageError::io(&path, e))?;
+            last.bytes = end as u64;
+            channel.last_id = events()
+                .rfind(|r| r.id < from)
+                .map_or(last.first_id - 1, |r| r.id);
+        }
+        if channel.closed_id.is_some_and(|id| id >= from) {
+            channel.closed_id = None;
+        }
+        self.dirs_changed = true;
+        Ok(())
+    }
+
+    /// The log of channel `name`, created (with its directory) if new.
+    fn channel_log(&mut self, name: &Arc<str>) -> Result<&mut ChannelLog, StorageError> {
+        if !self.channels.contains_key(&**name) {
+            let dir = layout::channel_dir(&self.root, name);
+            fs::create_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
+            self.dirs_changed = true;
+            self.channels.insert(
+                name.clone(),
+                ChannelLog {
+                    dir,
+                    segments: VecDeque::new(),
+                    writer: None,
+                    last_id: 0,
+                    closed_id: None,
+                    new_segment: false,
+                },
+            );
+        }
+        Ok(self.channels.get_mut(&**name).expect("inserted above"))
+    }
+
     fn report_damage(&self, path: &Path, blocks: usize) {
+        if self.before_replay {
+            return; // recovery after the replay reports what it did not make good
+        }
         error!(
             "storage: {}: {blocks} damaged block(s); their events will not be served (subscribers get a gap)",
             path.display()
@@ -347,6 +500,21 @@ fn modified_ms(meta: &fs::Metadata) -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// The entry to append again for an event of the write-ahead log, if its data is UTF-8.
+fn wal_entry(event: &WalEvent) -> Option<Entry> {
+    let stored = if event.closed {
+        Event::close_marker(event.channel.clone(), event.id)
+    } else {
+        let data = std::str::from_utf8(&event.data).ok()?;
+        Event::message(event.channel.clone(), event.id, data)
+    };
+    Some(Entry {
+        event: Arc::new(stored),
+        data: bytes::Bytes::copy_from_slice(&event.data),
+        at_ms: event.at_ms,
+    })
+}
+
 /// The event a record holds, if it is one (a message whose data is UTF-8, or a close).
 pub(super) fn to_event(channel: &Arc<str>, record: &Record) -> Option<Arc<Event>> {
     match record.tag {
@@ -360,48 +528,50 @@ pub(super) fn to_event(channel: &Arc<str>, record: &Record) -> Option<Arc<Event>
 
 impl Storage for DiskLog {
     fn recover(&mut self, keep: usize) -> Result<Vec<Recovered>, StorageError> {
-        let channels = self.root.join("channels");
-        let entries = fs::read_dir(&channels).map_err(|e| StorageError::io(&channels, e))?;
         // First check everything, changing nothing; then recover.
-        let mut plans = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| StorageError::io(&channels, e))?;
-            if entry
-                .file_type()
-                .map_err(|e| StorageError::io(&entry.path(), e))?
-                .is_dir()
-            {
-                plans.extend(check_channel(&entry.path())?);
-            }
+        let wal = wal::read(&self.root)?;
+        let plans = self.check_channels()?;
+        if wal.damaged_blocks > 0 {
+            error!(
+                "storage: the write-ahead log has {} damaged block(s); events in them may be missing",
+                wal.damaged_blocks
+            );
+            add(&self.stats.admin.damaged_blocks, wal.damaged_blocks as u64);
         }
-        let mut recovered = Vec::new();
-        let mut changed_dirs = Vec::new();
-        for plan in plans {
-            recovered.extend(self.recover_channel(plan, keep, &mut changed_dirs)?);
+        let recovered = if wal.channels.is_empty() {
+            self.recover_channels(plans, keep)?
+        } else {
+            // Write the write-ahead log back into the segments, make them durable,
+            // then recover from the segments alone.
+            self.before_replay = true;
+            self.recover_channels(plans, 0)?;
+            self.before_replay = false;
+            self.replay(&wal)?;
+            layout::sync_file_system(&self.root_handle)
+                .map_err(|e| StorageError::io(&self.root, e))?;
+            self.channels.clear();
+            self.open.clear();
+            let plans = self.check_channels()?;
+            self.recover_channels(plans, keep)?
+        };
+        wal::remove(&wal.files)?;
+        if let Some(limit) = self.options.write_ahead {
+            let generation = wal.files.last().map_or(1, |(g, _)| g + 1);
+            self.wal = Some(WalWriter::create(&self.root, generation, limit)?);
         }
-        for dir in changed_dirs {
-            layout::sync_dir(&dir)?;
+        if !wal.files.is_empty() || self.wal.is_some() {
+            layout::sync_file_system(&self.root_handle)
+                .map_err(|e| StorageError::io(&self.root, e))?;
         }
+        self.unsynced_files = 0;
+        self.first_unsynced = None;
+        self.dirs_changed = false;
         Ok(recovered)
     }
 
     fn append(&mut self, entry: &Entry) -> Result<(), StorageError> {
         let event = &entry.event;
-        if !self.channels.contains_key(&*event.channel) {
-            let dir = layout::channel_dir(&self.root, &event.channel);
-            fs::create_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
-            self.dirs_changed = true;
-            self.channels.insert(
-                event.channel.clone(),
-                ChannelLog {
-                    dir,
-                    segments: VecDeque::new(),
-                    writer: None,
-                    last_id: 0,
-                    closed_id: None,
-                },
-            );
-        }
+        self.channel_log(&event.channel)?;
         let channel = &self.channels[&*event.channel];
         if event.id != channel.last_id + 1 || channel.closed_id.is_some() {
             return Err(StorageError::io(
@@ -426,7 +596,15 @@ impl Storage for DiskLog {
         let first_since_sync = writer
             .append(&mut self.scratch, event.id, tag, entry.at_ms, &entry.data)
             .map_err(|e| StorageError::io(writer.path(), e))?;
-        if first_since_sync {
+        if let Some(wal) = &mut self.wal {
+            wal.add(
+                &event.channel,
+                event.id,
+                event.closed,
+                entry.at_ms,
+                &entry.data,
+            );
+        } else if first_since_sync {
             if self.unsynced_files == 0 {
                 self.first_unsynced = Some((writer.file().clone(), writer.path().to_path_buf()));
             }
@@ -442,24 +620,42 @@ impl Storage for DiskLog {
         Ok(())
     }
 
-    fn take_sync_plan(&mut self) -> SyncPlan {
+    fn take_sync_plan(&mut self) -> Result<SyncPlan, StorageError> {
         let first = self.first_unsynced.take();
-        let plan = match (self.unsynced_files, self.dirs_changed, first) {
-            (0, false, _) => SyncPlan::Nothing,
-            (1, false, Some((file, path))) => SyncPlan::File { file, path },
-            _ => SyncPlan::FileSystem {
-                dir: self.root_handle.clone(),
-                path: self.root.clone(),
+        let file_system = || SyncPlan::FileSystem {
+            dir: self.root_handle.clone(),
+            path: self.root.clone(),
+        };
+        let plan = match &mut self.wal {
+            // Only the write-ahead log needs to be durable now, but at a checkpoint.
+            Some(wal) if wal.checkpoint_due() => {
+                wal.start_next_generation()?;
+                file_system()
+            }
+            Some(wal) => {
+                wal.write()?;
+                let (file, path) = wal.file();
+                SyncPlan::File {
+                    file: file.clone(),
+                    path: path.to_path_buf(),
+                }
+            }
+            None => match (self.unsynced_files, self.dirs_changed, first) {
+                (0, false, _) => SyncPlan::Nothing,
+                (1, false, Some((file, path))) => SyncPlan::File { file, path },
+                _ => file_system(),
             },
         };
         self.unsynced_files = 0;
         self.dirs_changed = false;
-        for name in &self.open {
-            if let Some(writer) = self.channels.get_mut(name).and_then(|c| c.writer.as_mut()) {
-                writer.planned();
+        if self.wal.is_none() {
+            for name in &self.open {
+                if let Some(writer) = self.channels.get_mut(name).and_then(|c| c.writer.as_mut()) {
+                    writer.planned();
+                }
             }
         }
-        plan
+        Ok(plan)
     }
 
     fn bounds(&self, channel: &str) -> Option<Bounds> {
@@ -516,6 +712,8 @@ mod tests {
     use super::*;
     use crate::storage::{DiskReader, MemoryStorage, StorageReader, Stored};
     use bytes::Bytes;
+    use std::collections::BTreeMap;
+    use std::io::Write;
 
     fn temp_root(name: &str) -> PathBuf {
         let root = std::env::temp_dir().join(format!("halley-disk-{name}-{}", std::process::id()));
@@ -616,31 +814,163 @@ mod tests {
         let root = temp_root("plan");
         let mut disk = DiskLog::open(&root, small_segments(), Arc::new(Stats::new(1))).unwrap();
         disk.recover(0).unwrap();
-        let kind = |plan: SyncPlan| match plan {
-            SyncPlan::Nothing => "nothing".to_string(),
-            SyncPlan::File { path, .. } => path.file_name().unwrap().to_string_lossy().into(),
-            SyncPlan::FileSystem { .. } => "file system".to_string(),
-        };
-        assert_eq!(kind(disk.take_sync_plan()), "nothing");
+        assert_eq!(kind(disk.take_sync_plan().unwrap()), "nothing");
         // New channels and segments change directories: the whole file system.
         disk.append(&entry("a", 1, "x")).unwrap();
         disk.append(&entry("b", 1, "x")).unwrap();
-        assert_eq!(kind(disk.take_sync_plan()), "file system");
-        assert_eq!(kind(disk.take_sync_plan()), "nothing");
+        assert_eq!(kind(disk.take_sync_plan().unwrap()), "file system");
+        assert_eq!(kind(disk.take_sync_plan().unwrap()), "nothing");
         // Only one file written since: just that file, however often.
         disk.append(&entry("a", 2, "y")).unwrap();
         disk.append(&entry("a", 3, "z")).unwrap();
-        assert_eq!(kind(disk.take_sync_plan()), layout::segment_file(1));
+        assert_eq!(
+            kind(disk.take_sync_plan().unwrap()),
+            layout::segment_file(1)
+        );
         // Two files: the file system again.
         disk.append(&entry("a", 4, "y")).unwrap();
         disk.append(&entry("b", 2, "y")).unwrap();
-        assert_eq!(kind(disk.take_sync_plan()), "file system");
+        assert_eq!(kind(disk.take_sync_plan().unwrap()), "file system");
         // A segment sealed and a new one started: its directory changed.
         for id in 5..=40 {
             disk.append(&entry("a", id, &"w".repeat(300))).unwrap();
         }
         assert!(segments_of(&root, "a") > 1);
-        assert_eq!(kind(disk.take_sync_plan()), "file system");
+        assert_eq!(kind(disk.take_sync_plan().unwrap()), "file system");
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    fn kind(plan: SyncPlan) -> String {
+        match plan {
+            SyncPlan::Nothing => "nothing".to_string(),
+            SyncPlan::File { path, .. } => path.file_name().unwrap().to_string_lossy().into(),
+            SyncPlan::FileSystem { .. } => "file system".to_string(),
+        }
+    }
+
+    fn wal_files(root: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(root.join(wal::WAL_DIR))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Every segment file's length, to put back as a machine crash would.
+    fn lengths(root: &Path) -> BTreeMap<PathBuf, u64> {
+        let mut out = BTreeMap::new();
+        for channel in fs::read_dir(root.join("channels")).unwrap() {
+            for file in fs::read_dir(channel.unwrap().path()).unwrap() {
+                let path = file.unwrap().path();
+                out.insert(path.clone(), fs::metadata(&path).unwrap().len());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn with_a_write_ahead_log_only_it_is_synced_and_it_makes_good_lost_segment_writes() {
+        let root = temp_root("wal");
+        let stats = Arc::new(Stats::new(1));
+        let options = DiskOptions {
+            write_ahead: Some(20_000),
+            ..small_segments()
+        };
+        let mut disk = DiskLog::open(&root, options.clone(), stats.clone()).unwrap();
+        disk.recover(0).unwrap();
+        assert_eq!(wal_files(&root), [layout::segment_file(1)]);
+        let data =
+            |channel: &str, id: u64| format!("{channel}{id}:{}", "p".repeat(id as usize * 7 % 300));
+        let mut durable = BTreeMap::new();
+        let mut checkpoints = 0;
+        for id in 1..=200 {
+            for channel in ["a", "b:c"] {
+                disk.append(&entry(channel, id, &data(channel, id)))
+                    .unwrap();
+            }
+            match disk.take_sync_plan().unwrap() {
+                // Between checkpoints, the write-ahead log alone.
+                SyncPlan::File { path, .. } => {
+                    assert!(path.starts_with(root.join(wal::WAL_DIR)), "{path:?}")
+                }
+                plan @ SyncPlan::FileSystem { .. } => {
+                    plan.run().unwrap();
+                    durable = lengths(&root);
+                    checkpoints += 1;
+                    assert!(wal_files(&root).len() <= 2, "{:?}", wal_files(&root));
+                }
+                SyncPlan::Nothing => panic!("something was appended"),
+            }
+        }
+        assert!(checkpoints >= 3, "{checkpoints} checkpoints");
+        // Then a crash during a checkpoint: its plan is made (a new generation
+        // started) but never run, so the segments keep only what the one before made
+        // durable, and what came since is in two generations.
+        let mut last = 200;
+        loop {
+            last += 1;
+            disk.append(&entry("a", last, &data("a", last))).unwrap();
+            if let SyncPlan::FileSystem { .. } = disk.take_sync_plan().unwrap() {
+                break;
+            }
+        }
+        disk.close("b:c".into(), 201).unwrap();
+        disk.take_sync_plan().unwrap().run().unwrap();
+        drop(disk);
+        // A machine crash: segments lose what was written since the last checkpoint
+        // (files cut back, files created since gone, garbage at a tail).
+        for channel in fs::read_dir(root.join("channels")).unwrap() {
+            for file in fs::read_dir(channel.unwrap().path()).unwrap() {
+                let path = file.unwrap().path();
+                match durable.get(&path) {
+                    None => fs::remove_file(&path).unwrap(),
+                    Some(&len) => {
+                        let file = fs::OpenOptions::new().write(true).open(&path).unwrap();
+                        file.set_len(len).unwrap();
+                    }
+                }
+            }
+        }
+        let last_a = lengths(&root)
+            .into_keys()
+            .rfind(|p| p.to_string_lossy().contains("/a/"))
+            .unwrap();
+        fs::OpenOptions::new()
+            .append(true)
+            .open(&last_a)
+            .unwrap()
+            .write_all(&[0x5A; 900])
+            .unwrap();
+
+        let mut disk = DiskLog::open(&root, options, stats.clone()).unwrap();
+        let recovered = disk.recover(3).unwrap();
+        let bounds: BTreeMap<String, Bounds> = recovered
+            .iter()
+            .map(|r| (r.name.to_string(), r.bounds))
+            .collect();
+        assert_eq!(bounds["a"].last_id, last);
+        assert_eq!(
+            (bounds["b:c"].last_id, bounds["b:c"].closed_id),
+            (201, Some(201))
+        );
+        let mut reader = DiskReader::new(&root, stats.clone());
+        for (channel, last) in [("a", last), ("b:c", 200)] {
+            let read = reader.read_after(channel, 0, last, usize::MAX);
+            let want: Vec<String> = (1..=last)
+                .map(|id| {
+                    String::from_utf8_lossy(
+                        &Event::message(channel.into(), id, &data(channel, id)).json,
+                    )
+                    .into_owned()
+                })
+                .collect();
+            assert_eq!(ids(&read), want, "{channel}");
+        }
+        assert_eq!(stats.admin.damaged_blocks.load(Ordering::Relaxed), 0);
+        // The replayed generations are gone; a new one is written.
+        assert_eq!(wal_files(&root).len(), 1);
+        disk.append(&entry("a", last + 1, "on")).unwrap();
         fs::remove_dir_all(&root).unwrap();
     }
 

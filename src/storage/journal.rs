@@ -67,6 +67,8 @@ pub struct Journal {
     syncing: bool,
     /// Why storage failed, once it has.
     broken: Option<String>,
+    /// A failure to report that the sync thread did not see (making a plan failed).
+    failure: Option<String>,
     next_sync_ms: u64,
     next_retention_ms: u64,
 }
@@ -97,6 +99,7 @@ impl Journal {
             synced: 0,
             syncing: false,
             broken: None,
+            failure: None,
             next_sync_ms: 0,
             next_retention_ms: 0,
         }
@@ -163,7 +166,14 @@ impl Journal {
         let Some(syncer) = &self.syncer else {
             return;
         };
-        let plan = self.storage.take_sync_plan();
+        let plan = match self.storage.take_sync_plan() {
+            Ok(plan) => plan,
+            Err(e) => {
+                let error = self.fail(e.to_string());
+                self.failure = Some(error);
+                return;
+            }
+        };
         syncer.send(SyncJob {
             through: self.appended,
             plan,
@@ -175,6 +185,9 @@ impl Journal {
 
     /// The next thing the sync thread reported, if any.
     pub fn take_report(&mut self) -> Option<Report> {
+        if let Some(error) = self.failure.take() {
+            return Some(Report::Failed { error });
+        }
         match self.syncer.as_ref()?.try_report()? {
             SyncReport::Synced { through } => {
                 self.syncing = false;

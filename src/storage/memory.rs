@@ -40,8 +40,8 @@ impl Storage for MemoryStorage {
         Ok(())
     }
 
-    fn take_sync_plan(&mut self) -> SyncPlan {
-        SyncPlan::Nothing
+    fn take_sync_plan(&mut self) -> Result<SyncPlan, StorageError> {
+        Ok(SyncPlan::Nothing)
     }
 
     fn bounds(&self, channel: &str) -> Option<Bounds> {

@@ -17,6 +17,7 @@
 //! - `retention.rs`: `--retain` (count, bytes, age).
 //! - `journal.rs`: the admin thread's writer, with group commit and `--fsync`;
 //!   `syncer.rs`: the thread that runs its syncs.
+//! - `wal.rs`: the write-ahead log of `--fsync always`, one file for every channel.
 //! - `catchup.rs`: the reader thread.
 
 pub mod catchup;
@@ -29,6 +30,7 @@ pub mod record;
 pub mod retention;
 pub mod segment;
 pub mod syncer;
+pub mod wal;
 
 use std::fmt;
 use std::fs::File;
@@ -213,11 +215,11 @@ pub trait Storage: Send {
     /// What to sync to make every event appended so far durable; the storage counts
     /// it synced from now on. The plan can be run by another thread while this one
     /// appends (`syncer.rs`).
-    fn take_sync_plan(&mut self) -> SyncPlan;
+    fn take_sync_plan(&mut self) -> Result<SyncPlan, StorageError>;
     /// Makes every event appended so far durable, on this thread. Returns how many
     /// syncs it made.
     fn sync(&mut self) -> Result<usize, StorageError> {
-        self.take_sync_plan().run()
+        self.take_sync_plan()?.run()
     }
     /// What is held of `channel`, if it ever had an event.
     fn bounds(&self, channel: &str) -> Option<Bounds>;
