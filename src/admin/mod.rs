@@ -321,6 +321,12 @@ impl Admin {
                 Err(_) => return self.close(key),
             }
         }
+        self.serve(key);
+    }
+
+    /// Answers the complete requests already read (in order, up to one that waits for
+    /// storage), writes what it can, and closes or schedules the connection.
+    fn serve(&mut self, key: usize) {
         while !self.conns[key].closing && self.answer_one(key) {}
         let conn = &mut self.conns[key];
         match conn.out.flush(&mut conn.socket) {

@@ -1,8 +1,8 @@
 //! Storing what the admin port is given, before it is acknowledged. Every event is
 //! appended to the storage by the journal (`storage/journal.rs`) on this thread; in
 //! memory, and with `--fsync batch` or `never`, it is then answered and handed to the
-//! loops at once. With `always`, its answer (and its delivery to the loops) waits until
-//! the sync thread reports it durable. A connection waiting for that reads no further
+//! loops at once. With `always`, its answer (and its delivery to the loops) waits for
+//! the sync at the end of the turn. A connection waiting for that reads no further
 //! request, so pipelined requests are still answered in order.
 
 use std::collections::VecDeque;
@@ -131,12 +131,22 @@ impl Admin {
         true
     }
 
-    /// Ends a turn of the admin loop: lets the journal start a sync or run retention,
-    /// and wakes the loops for the events stored in the turn, once each.
+    /// Ends a turn of the admin loop: lets the journal sync (with `always`, here) or run
+    /// retention, answers what is now durable, and wakes the loops for the events
+    /// stored in the turn, once each.
     pub(super) fn end_turn(&mut self) {
-        for (channel, first_id) in self.storing.journal.end_turn(self.now_ms) {
-            self.store.set_stored_first(&channel, first_id);
-            self.bus.retained(&channel, first_id);
+        loop {
+            for (channel, first_id) in self.storing.journal.end_turn(self.now_ms) {
+                self.store.set_stored_first(&channel, first_id);
+                self.bus.retained(&channel, first_id);
+            }
+            // Answering may take requests the publishers pipelined; their events must
+            // be synced before the loop sleeps.
+            self.take_journal_reports();
+            let journal = &self.storing.journal;
+            if journal.unsynced().is_none() || journal.broken().is_some() {
+                break;
+            }
         }
         self.bus.wake();
     }
@@ -203,8 +213,9 @@ impl Admin {
                     );
                 }
             }
-            // Answer what the publisher pipelined behind it.
-            self.drive(key);
+            // Answer what the publisher pipelined behind it (reading nothing new:
+            // the poll reports new bytes, and they belong to the next turn's sync).
+            self.serve(key);
         }
     }
 

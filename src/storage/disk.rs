@@ -90,6 +90,10 @@ pub struct DiskLog {
     first_unsynced: Option<(Arc<fs::File>, PathBuf)>,
     /// The write-ahead log, with `DiskOptions::write_ahead`, once recovered.
     wal: Option<WalWriter>,
+    /// A checkpoint to hand out (`take_checkpoint`).
+    checkpoint: Option<SyncPlan>,
+    /// A checkpoint was handed out and has not been reported done.
+    checkpointing: bool,
     /// Recovering before the write-ahead log is replayed: damage is not reported yet.
     before_replay: bool,
     scratch: Vec<u8>,
@@ -116,6 +120,8 @@ impl DiskLog {
             unsynced_files: 0,
             first_unsynced: None,
             wal: None,
+            checkpoint: None,
+            checkpointing: false,
             before_replay: false,
             scratch: Vec::with_capacity(8192),
             stats,
@@ -627,18 +633,20 @@ impl Storage for DiskLog {
             path: self.root.clone(),
         };
         let plan = match &mut self.wal {
-            // Only the write-ahead log needs to be durable now, but at a checkpoint.
-            Some(wal) if wal.checkpoint_due() => {
-                wal.start_next_generation()?;
-                file_system()
-            }
+            // Only the write-ahead log needs to be durable now. At a checkpoint, the
+            // generation just ended; the segments are synced by the checkpoint.
             Some(wal) => {
-                wal.write()?;
+                let due = wal.checkpoint_due() && !self.checkpointing;
                 let (file, path) = wal.file();
-                SyncPlan::File {
-                    file: file.clone(),
-                    path: path.to_path_buf(),
+                let (file, path) = (file.clone(), path.to_path_buf());
+                if due {
+                    wal.start_next_generation()?;
+                    self.checkpoint = Some(file_system());
+                    self.checkpointing = true;
+                } else {
+                    wal.write()?;
                 }
+                SyncPlan::File { file, path }
             }
             None => match (self.unsynced_files, self.dirs_changed, first) {
                 (0, false, _) => SyncPlan::Nothing,
@@ -656,6 +664,14 @@ impl Storage for DiskLog {
             }
         }
         Ok(plan)
+    }
+
+    fn take_checkpoint(&mut self) -> Option<SyncPlan> {
+        self.checkpoint.take()
+    }
+
+    fn checkpoint_done(&mut self) {
+        self.checkpointing = false;
     }
 
     fn bounds(&self, channel: &str) -> Option<Bounds> {
@@ -840,6 +856,17 @@ mod tests {
         fs::remove_dir_all(&root).unwrap();
     }
 
+    /// Takes and runs a sync plan, which with a write-ahead log is always that log's.
+    fn sync_the_log(disk: &mut DiskLog, root: &Path) {
+        match disk.take_sync_plan().unwrap() {
+            SyncPlan::File { file, path } => {
+                assert!(path.starts_with(root.join(wal::WAL_DIR)), "{path:?}");
+                file.sync_data().unwrap();
+            }
+            plan => panic!("{}", kind(plan)),
+        }
+    }
+
     fn kind(plan: SyncPlan) -> String {
         match plan {
             SyncPlan::Nothing => "nothing".to_string(),
@@ -889,32 +916,35 @@ mod tests {
                 disk.append(&entry(channel, id, &data(channel, id)))
                     .unwrap();
             }
-            match disk.take_sync_plan().unwrap() {
-                // Between checkpoints, the write-ahead log alone.
-                SyncPlan::File { path, .. } => {
-                    assert!(path.starts_with(root.join(wal::WAL_DIR)), "{path:?}")
-                }
-                plan @ SyncPlan::FileSystem { .. } => {
-                    plan.run().unwrap();
-                    durable = lengths(&root);
-                    checkpoints += 1;
-                    assert!(wal_files(&root).len() <= 2, "{:?}", wal_files(&root));
-                }
-                SyncPlan::Nothing => panic!("something was appended"),
+            sync_the_log(&mut disk, &root);
+            if let Some(checkpoint) = disk.take_checkpoint() {
+                checkpoint.run().unwrap();
+                assert_eq!(kind(checkpoint), "file system");
+                disk.checkpoint_done();
+                durable = lengths(&root);
+                checkpoints += 1;
+                assert!(wal_files(&root).len() <= 2, "{:?}", wal_files(&root));
             }
         }
         assert!(checkpoints >= 3, "{checkpoints} checkpoints");
         // Then a crash during a checkpoint: its plan is made (a new generation
         // started) but never run, so the segments keep only what the one before made
-        // durable, and what came since is in two generations.
+        // durable, and what came since is in two generations. No other checkpoint
+        // starts (and no generation is deleted) until that one is done.
         let mut last = 200;
-        loop {
+        let mut pending = None;
+        while last < 400 {
             last += 1;
             disk.append(&entry("a", last, &data("a", last))).unwrap();
-            if let SyncPlan::FileSystem { .. } = disk.take_sync_plan().unwrap() {
-                break;
+            sync_the_log(&mut disk, &root);
+            match (disk.take_checkpoint(), &pending) {
+                (Some(checkpoint), None) => pending = Some(checkpoint),
+                (None, _) => {}
+                (Some(_), Some(_)) => panic!("a checkpoint while one runs"),
             }
+            assert!(wal_files(&root).len() <= 2, "{:?}", wal_files(&root));
         }
+        assert!(pending.is_some(), "a checkpoint was due");
         disk.close("b:c".into(), 201).unwrap();
         disk.take_sync_plan().unwrap().run().unwrap();
         drop(disk);

@@ -221,6 +221,14 @@ pub trait Storage: Send {
     fn sync(&mut self) -> Result<usize, StorageError> {
         self.take_sync_plan()?.run()
     }
+    /// A sync that acknowledgements need not wait for, but that must complete before
+    /// older data can be let go (a checkpoint of the write-ahead log), if one is due.
+    /// Report its completion with `checkpoint_done`; no other is made before.
+    fn take_checkpoint(&mut self) -> Option<SyncPlan> {
+        None
+    }
+    /// The plan `take_checkpoint` gave has run.
+    fn checkpoint_done(&mut self) {}
     /// What is held of `channel`, if it ever had an event.
     fn bounds(&self, channel: &str) -> Option<Bounds>;
     /// Applies the retention policy at wall-clock `now_ms`; returns the channels whose

@@ -7,10 +7,11 @@
 //! header record naming the generation, then one record per event whose data is the
 //! channel name (a length byte, then the name) followed by the published body.
 //!
-//! A checkpoint starts generation `g + 1` and syncs the whole file system once, which
-//! makes every segment write before it durable; so when generation `g + 2` starts,
-//! generation `g` holds nothing that is not durable in a segment, and is deleted. At
-//! most two generations exist; recovery (`disk.rs`) writes their events back into the
+//! A checkpoint starts generation `g + 1` and syncs the whole file system once (on the
+//! sync thread), which makes every segment write before it durable; generation
+//! `g + 2` starts only after that sync has completed, so then generation `g` holds
+//! nothing that is not durable in a segment, and is deleted. At most two generations
+//! exist; recovery (`disk.rs`) writes their events back into the
 //! segments, syncs, and deletes them.
 
 use std::collections::HashMap;
@@ -214,8 +215,9 @@ impl WalWriter {
     }
 
     /// Starts the next generation (after writing what is pending) and deletes the
-    /// one before the current: call only when every sync before has completed, and
-    /// sync the whole file system next.
+    /// one before the current: call only once the checkpoint started with the current
+    /// generation has completed, and start the next checkpoint (a sync of the whole
+    /// file system).
     pub fn start_next_generation(&mut self) -> Result<(), StorageError> {
         self.write()?;
         let (file, path, end) = start_file(&self.dir, self.generation + 1)?;
