@@ -116,8 +116,9 @@ impl Server {
                     segment_bytes: config.segment_size,
                     retention: config.retain.clone(),
                     max_open_files: OPEN_SEGMENTS,
-                    write_ahead: (config.fsync == FsyncPolicy::Always)
-                        .then_some(storage::wal::CHECKPOINT_BYTES),
+                    checkpoint_bytes: storage::wal::CHECKPOINT_BYTES,
+                    sync_checkpoints: config.fsync != FsyncPolicy::Never,
+                    gather_records: (config.history / 2).clamp(1, storage::disk::GATHER_RECORDS),
                 };
                 let mut log =
                     DiskLog::open(dir, options, stats.clone()).map_err(StartError::Storage)?;
@@ -200,13 +201,7 @@ impl Server {
             }
             None => {
                 let memory = Box::new(MemoryStorage::new(config.history));
-                let journal = Journal::new(
-                    memory,
-                    FsyncPolicy::Never,
-                    config.fsync_interval,
-                    None,
-                    stats.clone(),
-                );
+                let journal = Journal::in_memory(memory, stats.clone());
                 (Store::new(config.history), journal)
             }
         };

@@ -1,9 +1,19 @@
 //! The durable storage's writer: per channel, a directory of append-only segment files
 //! (`segment.rs`, bytes as in `record.rs`), the newest one written, older ones sealed
 //! and deleted by retention; and its recovery, which first writes back what the
-//! write-ahead log (`wal.rs`, with `--fsync always`) holds. `DiskLog` is used by one
-//! thread, the admin thread (`journal.rs`), which hands its sync plans to the sync
-//! thread; `reader.rs` reads the same files from the catch-up thread.
+//! write-ahead log (`wal.rs`) holds.
+//!
+//! Every event goes to the write-ahead log, written once at the end of each turn of
+//! the admin loop (`flush`), and to its segment, which gathers up to
+//! `gather_records` of them (or 64 KiB) before it writes them in one `pwrite`: so a
+//! turn costs one write however many channels it touched, and a crash of the process
+//! loses nothing the log was not flushed with. Segments are written whole before
+//! they are sealed, closed or checkpointed.
+//!
+//! `DiskLog` is used by one thread, the admin thread (`journal.rs`), which hands its
+//! sync plans to the sync thread; `reader.rs` reads the same files from the catch-up
+//! thread, which is asked only for events older than the loops' in-memory history,
+//! and so always finds them written.
 
 use std::collections::{HashMap, VecDeque};
 use std::fs;
@@ -22,6 +32,13 @@ use super::{Bounds, Entry, Recovered, Storage, StorageError, SyncPlan};
 use crate::channel::Event;
 use crate::stats::{add, Stats};
 
+/// Most records a segment gathers before they are written (fewer with a small
+/// `--history`).
+pub const GATHER_RECORDS: usize = 32;
+
+/// Most bytes a segment gathers before they are written.
+const GATHER_BYTES: usize = 64 * 1024;
+
 /// How the log is cut and kept.
 #[derive(Debug, Clone)]
 pub struct DiskOptions {
@@ -29,13 +46,17 @@ pub struct DiskOptions {
     pub segment_bytes: usize,
     pub retention: Retention,
     /// Most segment files kept open for writing at once (the rest are reopened when
-    /// written to again): descriptors are shared with subscribers. A sealed or closed
-    /// segment needs no sync of its own: it is covered by the next sync plan.
+    /// written to again): descriptors are shared with subscribers.
     pub max_open_files: usize,
-    /// Write every event to the write-ahead log too (`wal.rs`), which sync plans then
-    /// sync alone, with a checkpoint each time it passes this many bytes
-    /// (`--fsync always`).
-    pub write_ahead: Option<usize>,
+    /// A checkpoint of the write-ahead log (`wal.rs`) is made each time it passes
+    /// this many bytes.
+    pub checkpoint_bytes: usize,
+    /// Whether checkpoints sync the file system (every `--fsync` but `never`).
+    pub sync_checkpoints: bool,
+    /// Most records a segment gathers before they are written to it. They must stay
+    /// fewer than the loops keep in memory (`--history`), so that the catch-up
+    /// thread, which reads only what memory no longer holds, finds them written.
+    pub gather_records: usize,
 }
 
 impl Default for DiskOptions {
@@ -44,7 +65,9 @@ impl Default for DiskOptions {
             segment_bytes: 4 << 20,
             retention: Retention::default(),
             max_open_files: 64,
-            write_ahead: None,
+            checkpoint_bytes: wal::CHECKPOINT_BYTES,
+            sync_checkpoints: true,
+            gather_records: GATHER_RECORDS,
         }
     }
 }
@@ -81,22 +104,16 @@ pub struct DiskLog {
     open: VecDeque<Arc<str>>,
     /// The data directory, open, for a sync plan of its whole file system.
     root_handle: Arc<fs::File>,
-    /// A directory had entries created or removed since the last sync plan.
-    dirs_changed: bool,
-    /// Files appended to since the last sync plan (a file closed and reopened in
-    /// between counts twice, which only makes the plan a `syncfs`).
-    unsynced_files: usize,
-    /// The first of them, kept for a plan that syncs only it.
-    first_unsynced: Option<(Arc<fs::File>, PathBuf)>,
-    /// The write-ahead log, with `DiskOptions::write_ahead`, once recovered.
+    /// The write-ahead log, once recovered.
     wal: Option<WalWriter>,
+    /// The write-ahead log file written last (by the last `flush`), for a sync plan.
+    last_written: Option<(Arc<fs::File>, PathBuf)>,
     /// A checkpoint to hand out (`take_checkpoint`).
     checkpoint: Option<SyncPlan>,
     /// A checkpoint was handed out and has not been reported done.
     checkpointing: bool,
     /// Recovering before the write-ahead log is replayed: damage is not reported yet.
     before_replay: bool,
-    scratch: Vec<u8>,
     stats: Arc<Stats>,
 }
 
@@ -116,14 +133,11 @@ impl DiskLog {
             channels: HashMap::new(),
             open: VecDeque::new(),
             root_handle: Arc::new(root_handle),
-            dirs_changed: false,
-            unsynced_files: 0,
-            first_unsynced: None,
             wal: None,
+            last_written: None,
             checkpoint: None,
             checkpointing: false,
             before_replay: false,
-            scratch: Vec::with_capacity(8192),
             stats,
         })
     }
@@ -144,7 +158,10 @@ impl DiskLog {
                 .map_or(true, |s| s.bytes as usize >= self.options.segment_bytes);
         if full {
             channel.new_segment = false;
-            if channel.writer.take().is_some() {
+            if let Some(mut sealed) = channel.writer.take() {
+                sealed
+                    .flush()
+                    .map_err(|e| StorageError::io(sealed.path(), e))?;
                 self.open.retain(|n| n != name);
             }
             let writer = SegmentWriter::create(&channel.dir, name, id)
@@ -155,7 +172,6 @@ impl DiskLog {
                 last_write_ms: now_ms,
             });
             channel.writer = Some(writer);
-            self.dirs_changed = true;
         } else if channel.writer.is_none() {
             let last = channel.segments.back().expect("not full, so there is one");
             let path = channel.dir.join(layout::segment_file(last.first_id));
@@ -168,8 +184,12 @@ impl DiskLog {
         self.open.push_back(name.clone());
         if self.open.len() > self.options.max_open_files {
             if let Some(oldest) = self.open.pop_front() {
-                if let Some(channel) = self.channels.get_mut(&oldest) {
-                    channel.writer = None;
+                if let Some(mut closed) =
+                    self.channels.get_mut(&oldest).and_then(|c| c.writer.take())
+                {
+                    closed
+                        .flush()
+                        .map_err(|e| StorageError::io(closed.path(), e))?;
                 }
             }
         }
@@ -297,6 +317,18 @@ impl DiskLog {
         }))
     }
 
+    /// Writes what every open segment has gathered.
+    fn flush_segments(&mut self) -> Result<(), StorageError> {
+        for name in &self.open {
+            if let Some(writer) = self.channels.get_mut(name).and_then(|c| c.writer.as_mut()) {
+                writer
+                    .flush()
+                    .map_err(|e| StorageError::io(writer.path(), e))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Checks every channel directory, changing nothing.
     fn check_channels(&self) -> Result<Vec<ChannelPlan>, StorageError> {
         let channels = self.root.join("channels");
@@ -371,7 +403,11 @@ impl DiskLog {
         if channel.last_id < from {
             return Ok(());
         }
-        channel.writer = None;
+        if let Some(mut writer) = channel.writer.take() {
+            writer
+                .flush()
+                .map_err(|e| StorageError::io(writer.path(), e))?;
+        }
         self.open.retain(|n| &**n != name);
         while let Some(last) = channel.segments.back() {
             if last.first_id < from {
@@ -402,7 +438,6 @@ impl DiskLog {
         if channel.closed_id.is_some_and(|id| id >= from) {
             channel.closed_id = None;
         }
-        self.dirs_changed = true;
         Ok(())
     }
 
@@ -411,7 +446,6 @@ impl DiskLog {
         if !self.channels.contains_key(&**name) {
             let dir = layout::channel_dir(&self.root, name);
             fs::create_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
-            self.dirs_changed = true;
             self.channels.insert(
                 name.clone(),
                 ChannelLog {
@@ -553,6 +587,7 @@ impl Storage for DiskLog {
             self.recover_channels(plans, 0)?;
             self.before_replay = false;
             self.replay(&wal)?;
+            self.flush_segments()?;
             layout::sync_file_system(&self.root_handle)
                 .map_err(|e| StorageError::io(&self.root, e))?;
             self.channels.clear();
@@ -561,17 +596,13 @@ impl Storage for DiskLog {
             self.recover_channels(plans, keep)?
         };
         wal::remove(&wal.files)?;
-        if let Some(limit) = self.options.write_ahead {
-            let generation = wal.files.last().map_or(1, |(g, _)| g + 1);
-            self.wal = Some(WalWriter::create(&self.root, generation, limit)?);
-        }
-        if !wal.files.is_empty() || self.wal.is_some() {
-            layout::sync_file_system(&self.root_handle)
-                .map_err(|e| StorageError::io(&self.root, e))?;
-        }
-        self.unsynced_files = 0;
-        self.first_unsynced = None;
-        self.dirs_changed = false;
+        let generation = wal.files.last().map_or(1, |(g, _)| g + 1);
+        self.wal = Some(WalWriter::create(
+            &self.root,
+            generation,
+            self.options.checkpoint_bytes,
+        )?);
+        layout::sync_file_system(&self.root_handle).map_err(|e| StorageError::io(&self.root, e))?;
         Ok(recovered)
     }
 
@@ -599,9 +630,14 @@ impl Storage for DiskLog {
         } else {
             Tag::Message
         };
-        let first_since_sync = writer
-            .append(&mut self.scratch, event.id, tag, entry.at_ms, &entry.data)
-            .map_err(|e| StorageError::io(writer.path(), e))?;
+        writer.append(event.id, tag, entry.at_ms, &entry.data);
+        if writer.pending_records() >= self.options.gather_records
+            || writer.pending_bytes() >= GATHER_BYTES
+        {
+            writer
+                .flush()
+                .map_err(|e| StorageError::io(writer.path(), e))?;
+        }
         if let Some(wal) = &mut self.wal {
             wal.add(
                 &event.channel,
@@ -610,11 +646,6 @@ impl Storage for DiskLog {
                 entry.at_ms,
                 &entry.data,
             );
-        } else if first_since_sync {
-            if self.unsynced_files == 0 {
-                self.first_unsynced = Some((writer.file().clone(), writer.path().to_path_buf()));
-            }
-            self.unsynced_files += 1;
         }
         let segment = channel.segments.back_mut().expect("writer_for made one");
         segment.bytes = writer.end() as u64;
@@ -626,44 +657,46 @@ impl Storage for DiskLog {
         Ok(())
     }
 
-    fn take_sync_plan(&mut self) -> Result<SyncPlan, StorageError> {
-        let first = self.first_unsynced.take();
-        let file_system = || SyncPlan::FileSystem {
-            dir: self.root_handle.clone(),
-            path: self.root.clone(),
+    fn flush(&mut self) -> Result<(), StorageError> {
+        let Some(wal) = &mut self.wal else {
+            return Ok(()); // recovering: replayed segments are flushed at its end
         };
-        let plan = match &mut self.wal {
-            // Only the write-ahead log needs to be durable now. At a checkpoint, the
-            // generation just ended; the segments are synced by the checkpoint.
-            Some(wal) => {
-                let due = wal.checkpoint_due() && !self.checkpointing;
-                let (file, path) = wal.file();
-                let (file, path) = (file.clone(), path.to_path_buf());
-                if due {
-                    wal.start_next_generation()?;
-                    self.checkpoint = Some(file_system());
-                    self.checkpointing = true;
-                } else {
-                    wal.write()?;
-                }
-                SyncPlan::File { file, path }
-            }
-            None => match (self.unsynced_files, self.dirs_changed, first) {
-                (0, false, _) => SyncPlan::Nothing,
-                (1, false, Some((file, path))) => SyncPlan::File { file, path },
-                _ => file_system(),
-            },
-        };
-        self.unsynced_files = 0;
-        self.dirs_changed = false;
-        if self.wal.is_none() {
-            for name in &self.open {
-                if let Some(writer) = self.channels.get_mut(name).and_then(|c| c.writer.as_mut()) {
-                    writer.planned();
-                }
-            }
+        let (file, path) = wal.file();
+        self.last_written = Some((file.clone(), path.to_path_buf()));
+        if !wal.checkpoint_due() || self.checkpointing {
+            return wal.write();
         }
-        Ok(plan)
+        // A checkpoint: every segment written, then a new generation (which writes
+        // what is pending into the one ending), then a sync of everything before.
+        self.flush_segments()?;
+        let wal = self.wal.as_mut().expect("checked above");
+        wal.start_next_generation()?;
+        if self.options.sync_checkpoints {
+            self.checkpoint = Some(SyncPlan::FileSystem {
+                dir: self.root_handle.clone(),
+                path: self.root.clone(),
+            });
+            self.checkpointing = true;
+        }
+        Ok(())
+    }
+
+    fn take_sync_plan(&mut self) -> Result<SyncPlan, StorageError> {
+        // Only the write-ahead log needs to be durable: the segments are synced by
+        // checkpoints, and recovery replays the log into them.
+        self.flush()?;
+        Ok(match &self.last_written {
+            Some((file, path)) => SyncPlan::File {
+                file: file.clone(),
+                path: path.clone(),
+            },
+            None => SyncPlan::Nothing,
+        })
+    }
+
+    fn sync(&mut self) -> Result<usize, StorageError> {
+        self.flush_segments()?;
+        self.take_sync_plan()?.run()
     }
 
     fn take_checkpoint(&mut self) -> Option<SyncPlan> {
@@ -715,7 +748,6 @@ impl Storage for DiskLog {
                 dropped = true;
             }
             if dropped {
-                self.dirs_changed = true;
                 moved.push((name.clone(), channel.segments[0].first_id));
             }
         }
@@ -806,6 +838,7 @@ mod tests {
         }
         disk.append(&entry("..", 1, "dots")).unwrap();
         disk.close("..".into(), 2).unwrap();
+        disk.flush().unwrap();
         drop(disk);
         let mut disk = DiskLog::open(&root, small_segments(), stats).unwrap();
         let mut recovered = disk.recover(5).unwrap();
@@ -826,33 +859,43 @@ mod tests {
     }
 
     #[test]
-    fn a_sync_plan_covers_what_was_appended_with_the_cheapest_sync() {
-        let root = temp_root("plan");
-        let mut disk = DiskLog::open(&root, small_segments(), Arc::new(Stats::new(1))).unwrap();
+    fn segments_gather_records_and_write_them_before_memory_lets_them_go() {
+        let root = temp_root("gather");
+        let options = DiskOptions {
+            gather_records: 4,
+            ..small_segments()
+        };
+        let mut disk = DiskLog::open(&root, options, Arc::new(Stats::new(1))).unwrap();
         disk.recover(0).unwrap();
-        assert_eq!(kind(disk.take_sync_plan().unwrap()), "nothing");
-        // New channels and segments change directories: the whole file system.
+        let segment = layout::channel_dir(&root, "a").join(layout::segment_file(1));
+        let length = || fs::metadata(&segment).unwrap().len();
         disk.append(&entry("a", 1, "x")).unwrap();
-        disk.append(&entry("b", 1, "x")).unwrap();
-        assert_eq!(kind(disk.take_sync_plan().unwrap()), "file system");
-        assert_eq!(kind(disk.take_sync_plan().unwrap()), "nothing");
-        // Only one file written since: just that file, however often.
-        disk.append(&entry("a", 2, "y")).unwrap();
-        disk.append(&entry("a", 3, "z")).unwrap();
-        assert_eq!(
-            kind(disk.take_sync_plan().unwrap()),
-            layout::segment_file(1)
-        );
-        // Two files: the file system again.
-        disk.append(&entry("a", 4, "y")).unwrap();
-        disk.append(&entry("b", 2, "y")).unwrap();
-        assert_eq!(kind(disk.take_sync_plan().unwrap()), "file system");
-        // A segment sealed and a new one started: its directory changed.
-        for id in 5..=40 {
+        let header = length();
+        // A flush writes the write-ahead log, not the segment.
+        disk.flush().unwrap();
+        assert_eq!(length(), header);
+        for id in 2..=3 {
+            disk.append(&entry("a", id, "x")).unwrap();
+        }
+        assert_eq!(length(), header, "three gathered");
+        disk.append(&entry("a", 4, "x")).unwrap();
+        assert!(length() > header, "the fourth writes all four");
+        let mut reader = DiskReader::new(&root, Arc::new(Stats::new(1)));
+        assert_eq!(reader.read_after("a", 0, 4, usize::MAX).len(), 4);
+        // A sealed segment is written whole.
+        disk.append(&entry("a", 5, "y")).unwrap();
+        for id in 6..=40 {
             disk.append(&entry("a", id, &"w".repeat(300))).unwrap();
         }
         assert!(segments_of(&root, "a") > 1);
-        assert_eq!(kind(disk.take_sync_plan().unwrap()), "file system");
+        let first = reader.read_after("a", 0, 40, usize::MAX);
+        let Some(Stored::Event(last_read)) = first.last() else {
+            panic!("{:?}", ids(&first));
+        };
+        assert!(last_read.id >= 9, "the sealed segment is read to its end");
+        // A sync writes every segment.
+        disk.sync().unwrap();
+        assert_eq!(reader.read_after("a", 0, 40, usize::MAX).len(), 40);
         fs::remove_dir_all(&root).unwrap();
     }
 
@@ -901,7 +944,7 @@ mod tests {
         let root = temp_root("wal");
         let stats = Arc::new(Stats::new(1));
         let options = DiskOptions {
-            write_ahead: Some(20_000),
+            checkpoint_bytes: 20_000,
             ..small_segments()
         };
         let mut disk = DiskLog::open(&root, options.clone(), stats.clone()).unwrap();
@@ -1029,6 +1072,7 @@ mod tests {
         let first = moved[0].1;
         assert!(first > 1 && 400 - first + 1 >= 50, "first kept {first}");
         assert_eq!(disk.bounds("r").unwrap().first_id, first);
+        disk.sync().unwrap();
         let mut reader = DiskReader::new(&root, stats);
         let read = reader.read_after("r", 3, 400, usize::MAX);
         assert_eq!(ids(&read[..1]), [format!("gap 4..{}", first - 1)]);

@@ -17,7 +17,7 @@
 //! - `retention.rs`: `--retain` (count, bytes, age).
 //! - `journal.rs`: the admin thread's writer, with group commit and `--fsync`;
 //!   `syncer.rs`: the thread that runs its syncs.
-//! - `wal.rs`: the write-ahead log of `--fsync always`, one file for every channel.
+//! - `wal.rs`: the write-ahead log, one file for every channel, written once a turn.
 //! - `catchup.rs`: the reader thread.
 
 pub mod catchup;
@@ -50,10 +50,10 @@ pub use retention::Retention;
 /// When a publish is acknowledged, against the disk (`--fsync`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FsyncPolicy {
-    /// After the event is on disk: one `fdatasync` per file shared by every publish
-    /// that arrived while the previous one ran (group commit).
+    /// After the event is on disk: one `fdatasync` of the write-ahead log, shared by
+    /// every publish of a turn of the admin loop (group commit).
     Always,
-    /// After the event is written to the kernel; the files are synced every
+    /// After the event is written to the kernel; the write-ahead log is synced every
     /// `--fsync-interval`.
     Batch,
     /// After the event is written to the kernel; the kernel decides when it reaches disk.
@@ -205,15 +205,21 @@ pub trait Storage: Send {
     /// Finds every channel kept, with its newest `keep` events. Called once, first.
     fn recover(&mut self, keep: usize) -> Result<Vec<Recovered>, StorageError>;
     /// Stores an event (a message or a close marker). It is safe from a crash of the
-    /// process once this returns, and from a crash of the machine after `sync`.
+    /// process after `flush`, and from a crash of the machine after `sync`.
     fn append(&mut self, entry: &Entry) -> Result<(), StorageError>;
     /// Stores the close marker `id` of `channel`.
     fn close(&mut self, channel: Arc<str>, id: u64) -> Result<(), StorageError> {
         let event = Arc::new(Event::close_marker(channel, id));
         self.append(&Entry::new(event, Bytes::new()))
     }
-    /// What to sync to make every event appended so far durable; the storage counts
-    /// it synced from now on. The plan can be run by another thread while this one
+    /// Makes every event appended so far safe from a crash of the process (written to
+    /// the kernel). Called at the end of every turn of the admin loop, before the
+    /// turn's publishes are answered.
+    fn flush(&mut self) -> Result<(), StorageError> {
+        Ok(())
+    }
+    /// Flushes, and says what to sync to make every event appended so far durable;
+    /// the storage counts it synced from now on. The plan can be run by another thread while this one
     /// appends (`syncer.rs`).
     fn take_sync_plan(&mut self) -> Result<SyncPlan, StorageError>;
     /// Makes every event appended so far durable, on this thread. Returns how many

@@ -1,12 +1,11 @@
 //! One segment file of a channel: created with its header record, appended to at its
-//! end with positioned writes, and read back whole. Syncing is the log's (`disk.rs`):
-//! a writer only says whether it was written since the last sync plan.
+//! end, and read back whole. Appends are gathered and written together (`flush`): the
+//! write-ahead log (`wal.rs`) holds them until then, and the log (`disk.rs`) says when.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use super::layout;
 use super::record::{self, Scan, Tag, BLOCK, HEADER};
@@ -14,13 +13,16 @@ use super::record::{self, Scan, Tag, BLOCK, HEADER};
 /// A segment open for appending.
 #[derive(Debug)]
 pub struct SegmentWriter {
-    /// Shared with sync plans, which may outlive the writer.
-    file: Arc<File>,
+    file: File,
     path: PathBuf,
-    /// Bytes of whole records in it; the next record goes here.
+    /// Bytes of whole records, written or gathered; the next record goes here.
     end: usize,
-    /// Appended to since the last sync plan.
-    unsynced: bool,
+    /// Bytes written to the file.
+    written: usize,
+    /// Records gathered since the last flush, to go at `written`.
+    pending: Vec<u8>,
+    /// How many records `pending` holds.
+    pending_records: usize,
 }
 
 impl SegmentWriter {
@@ -34,62 +36,61 @@ impl SegmentWriter {
             .write(true)
             .read(true)
             .open(&path)?;
-        // The header is not counted as unsynced: creating the file changed its
-        // directory, and a plan that syncs a directory syncs the whole file system.
-        let mut segment = SegmentWriter {
-            file: Arc::new(file),
-            path,
-            end: 0,
-            unsynced: false,
-        };
         let mut bytes = Vec::new();
         let header = layout::segment_header(channel);
         let end = record::encode(&mut bytes, 0, first_id, Tag::SegmentHeader, 0, &header);
-        segment.file.write_all_at(&bytes, 0)?;
-        segment.end = end;
-        Ok(segment)
+        file.write_all_at(&bytes, 0)?;
+        Ok(SegmentWriter::at(file, path, end))
     }
 
     /// Opens an existing segment whose whole records end at `end` (recovery has cut
     /// anything after it).
     pub fn reopen(path: PathBuf, end: usize) -> io::Result<SegmentWriter> {
         let file = OpenOptions::new().write(true).read(true).open(&path)?;
-        Ok(SegmentWriter {
-            file: Arc::new(file),
+        Ok(SegmentWriter::at(file, path, end))
+    }
+
+    fn at(file: File, path: PathBuf, end: usize) -> SegmentWriter {
+        SegmentWriter {
+            file,
             path,
             end,
-            unsynced: false,
-        })
+            written: end,
+            pending: Vec::new(),
+            pending_records: 0,
+        }
     }
 
-    /// Appends one record, encoded in `scratch`. Returns whether it is the first
-    /// append since the last sync plan (so the log counts the file unsynced once).
-    pub fn append(
-        &mut self,
-        scratch: &mut Vec<u8>,
-        id: u64,
-        tag: Tag,
-        at_ms: u64,
-        data: &[u8],
-    ) -> io::Result<bool> {
-        scratch.clear();
-        let end = record::encode(scratch, self.end, id, tag, at_ms, data);
-        self.file.write_all_at(scratch, self.end as u64)?;
-        self.end = end;
-        Ok(!std::mem::replace(&mut self.unsynced, true))
+    /// Gathers one record; it reaches the file at the next `flush`.
+    pub fn append(&mut self, id: u64, tag: Tag, at_ms: u64, data: &[u8]) {
+        self.end = record::encode(&mut self.pending, self.end, id, tag, at_ms, data);
+        self.pending_records += 1;
     }
 
-    /// Notes that a sync plan now covers what was appended.
-    pub fn planned(&mut self) {
-        self.unsynced = false;
+    /// Records gathered and not yet written.
+    pub fn pending_records(&self) -> usize {
+        self.pending_records
     }
 
-    /// The open file, for a sync plan.
-    pub fn file(&self) -> &Arc<File> {
-        &self.file
+    /// Bytes gathered and not yet written.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending.len()
     }
 
-    /// Bytes of whole records in the segment: where the next one goes.
+    /// Writes what was gathered, in one write.
+    pub fn flush(&mut self) -> io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.file.write_all_at(&self.pending, self.written as u64)?;
+        self.written = self.end;
+        self.pending.clear();
+        self.pending_records = 0;
+        Ok(())
+    }
+
+    /// Bytes of whole records in the segment, gathered ones included: where the next
+    /// one goes.
     pub fn end(&self) -> usize {
         self.end
     }

@@ -1,14 +1,16 @@
-//! The write-ahead log of `--fsync always`: every event, of every channel, is also
-//! appended to one file, so that group commit syncs that one file (`fdatasync`)
-//! instead of every channel's segment (`syncfs`). The segments are written as before
-//! but synced only at a checkpoint.
+//! The write-ahead log: every event, of every channel, is also appended to one file,
+//! written once per turn of the admin loop, so that a turn costs one write, and group
+//! commit (`--fsync always`) syncs that one file (`fdatasync`) instead of every
+//! channel's segment (`syncfs`). The segments are written later, gathered
+//! (`disk.rs`), and synced only at a checkpoint.
 //!
 //! Files are `DIR/wal/{generation}.log`, in the segments' format (`record.rs`): a
 //! header record naming the generation, then one record per event whose data is the
 //! channel name (a length byte, then the name) followed by the published body.
 //!
-//! A checkpoint starts generation `g + 1` and syncs the whole file system once (on the
-//! sync thread), which makes every segment write before it durable; generation
+//! A checkpoint writes every segment, starts generation `g + 1` and syncs the whole
+//! file system once (on the sync thread; not with `--fsync never`), which makes every
+//! segment write before it durable; generation
 //! `g + 2` starts only after that sync has completed, so then generation `g` holds
 //! nothing that is not durable in a segment, and is deleted. At most two generations
 //! exist; recovery (`disk.rs`) writes their events back into the
