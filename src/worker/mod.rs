@@ -222,6 +222,7 @@ impl Worker {
     fn poll_timeout(&self) -> Option<Duration> {
         if !self.env.again.is_empty()
             || (self.accept_pending && self.env.now_ms >= self.accept_paused_until)
+            || self.inbox.has_messages()
         {
             return Some(Duration::ZERO);
         }

@@ -112,6 +112,7 @@ impl Worker {
             channel.registration = self.env.index.subscribe(channel.key, key);
         }
         sub.waiting = true;
+        self.inbox.start_waiting();
         bump(&self.env.loop_stats().subscribers);
     }
 
@@ -125,6 +126,7 @@ impl Worker {
         }
         if sub.waiting {
             sub.waiting = false;
+            self.inbox.stop_waiting();
             drop_one(&self.env.loop_stats().subscribers);
         }
     }
