@@ -6,6 +6,26 @@
 //! the script element or open a comment) and U+2028/U+2029 become escapes (they end a
 //! line in older JavaScript). The result is still plain JSON.
 
+/// The bytes `push_string` may have to escape: controls, DEL, `"`, `\`, `<`, `>`, `&`,
+/// and 0xE2 (the first byte of U+2028 and U+2029). Every other byte is copied as it
+/// is, so the common case is one table look-up per byte.
+const SPECIAL: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 0x20 {
+        table[byte] = true;
+        byte += 1;
+    }
+    table[0x7f] = true;
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table[b'<' as usize] = true;
+    table[b'>' as usize] = true;
+    table[b'&' as usize] = true;
+    table[0xE2] = true;
+    table
+};
+
 /// Appends `text` as a quoted JSON string literal.
 pub fn push_string(out: &mut Vec<u8>, text: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -16,6 +36,10 @@ pub fn push_string(out: &mut Vec<u8>, text: &str) {
     let mut i = 0;
     while i < bytes.len() {
         let byte = bytes[i];
+        if !SPECIAL[byte as usize] {
+            i += 1;
+            continue;
+        }
         let escape: Option<&[u8]> = match byte {
             b'"' => Some(b"\\\""),
             b'\\' => Some(b"\\\\"),
@@ -97,6 +121,21 @@ mod tests {
         ] {
             let parsed: String = serde_json::from_str(&quoted(input)).unwrap();
             assert_eq!(parsed, input);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_round_trips_and_stays_script_safe(input in "\\PC*|[\\x00-\\x7f\u{2026}-\u{202a}<>&]*") {
+            let out = quoted(&input);
+            let parsed: String = serde_json::from_str(&out).unwrap();
+            proptest::prop_assert_eq!(&parsed, &input);
+            let inner = &out[1..out.len() - 1];
+            proptest::prop_assert!(
+                !inner.contains(['<', '>', '&', '\u{2028}', '\u{2029}', '\u{7f}'])
+                    && !inner.chars().any(|c| c < ' '),
+                "{:?}", out
+            );
         }
     }
 }

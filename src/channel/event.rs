@@ -14,7 +14,12 @@
 //!
 //! The forever frame shares `json` between a per-connection `<script>CALLBACK(` and a
 //! constant `);</script>`.
+//!
+//! All three forms are written one after the other into one buffer, and are slices of
+//! it: an event costs two allocations (the buffer and its reference count), however
+//! many forms it has.
 
+use std::io::Write;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -34,7 +39,8 @@ pub struct Event {
     pub json: Bytes,
     /// Length of the published body, for counting.
     pub data_len: usize,
-    /// The `stream` chunk; see the module doc.
+    /// The `stream` chunk; see the module doc. (`json`, `stream_chunk` and
+    /// `sse_chunk` are slices of one buffer.)
     stream_chunk: Bytes,
     /// The single-channel SSE chunk; see the module doc.
     sse_chunk: Bytes,
@@ -52,11 +58,12 @@ const CHUNK_TRAILER: usize = 2;
 impl Event {
     /// Encodes message `id` of `channel` with the published `data`.
     pub fn message(channel: Arc<str>, id: u64, data: &str) -> Event {
-        let mut frame = Vec::with_capacity(data.len() + channel.len() + 40);
+        // The frame, then its two framings, each about as long again.
+        let mut frame = Vec::with_capacity(3 * (data.len() + channel.len()) + 160);
         frame.extend_from_slice(b"{\"ch\":\"");
         frame.extend_from_slice(channel.as_bytes());
         frame.extend_from_slice(b"\",\"id\":");
-        frame.extend_from_slice(id.to_string().as_bytes());
+        push_decimal(&mut frame, id);
         frame.extend_from_slice(b",\"data\":");
         json::push_string(&mut frame, data);
         frame.push(b'}');
@@ -69,34 +76,45 @@ impl Event {
         Event::encode(channel, id, true, frame, 0)
     }
 
-    fn encode(channel: Arc<str>, id: u64, closed: bool, frame: Vec<u8>, data_len: usize) -> Event {
-        let json = Bytes::from(frame);
+    /// Appends the stream and SSE chunks after the JSON frame in `buf` (all of it),
+    /// and slices the three out of it.
+    fn encode(
+        channel: Arc<str>,
+        id: u64,
+        closed: bool,
+        mut buf: Vec<u8>,
+        data_len: usize,
+    ) -> Event {
+        let json_len = buf.len();
 
-        let mut stream = Vec::with_capacity(json.len() + 16);
-        push_chunk_header(&mut stream, json.len() + 1);
-        let stream_body_at = stream.len();
-        stream.extend_from_slice(&json);
-        stream.extend_from_slice(b"\n\r\n");
+        let stream_at = buf.len();
+        push_chunk_header(&mut buf, json_len + 1);
+        let stream_body_at = buf.len() - stream_at;
+        buf.extend_from_within(..json_len);
+        buf.extend_from_slice(b"\n\r\n");
+        let stream_end = buf.len();
 
-        let id_line = format!("id: {id}\n");
-        let body_len = id_line.len() + b"data: ".len() + json.len() + 2;
-        let mut sse = Vec::with_capacity(body_len + 16);
-        push_chunk_header(&mut sse, body_len);
-        let sse_body_at = sse.len();
-        sse.extend_from_slice(id_line.as_bytes());
-        let sse_data_at = sse.len();
-        sse.extend_from_slice(b"data: ");
-        sse.extend_from_slice(&json);
-        sse.extend_from_slice(b"\n\n\r\n");
+        let sse_at = buf.len();
+        let id_line_len = b"id: \n".len() + decimal_len(id);
+        push_chunk_header(&mut buf, id_line_len + b"data: ".len() + json_len + 2);
+        let sse_body_at = buf.len() - sse_at;
+        buf.extend_from_slice(b"id: ");
+        push_decimal(&mut buf, id);
+        buf.push(b'\n');
+        let sse_data_at = buf.len() - sse_at;
+        buf.extend_from_slice(b"data: ");
+        buf.extend_from_within(..json_len);
+        buf.extend_from_slice(b"\n\n\r\n");
 
+        let all = Bytes::from(buf);
         Event {
             channel,
             id,
             closed,
-            json,
+            json: all.slice(..json_len),
             data_len,
-            stream_chunk: Bytes::from(stream),
-            sse_chunk: Bytes::from(sse),
+            stream_chunk: all.slice(stream_at..stream_end),
+            sse_chunk: all.slice(sse_at..),
             sse_data_at,
             sse_body_at,
             stream_body_at,
@@ -144,6 +162,19 @@ impl Event {
 pub fn push_chunk_header(out: &mut Vec<u8>, len: usize) {
     push_hex(out, len);
     out.extend_from_slice(b"\r\n");
+}
+
+/// Appends `value` in decimal.
+fn push_decimal(out: &mut Vec<u8>, value: u64) {
+    // Writing to a Vec cannot fail.
+    let _ = write!(out, "{value}");
+}
+
+/// How many decimal digits `value` has.
+fn decimal_len(value: u64) -> usize {
+    value
+        .checked_ilog10()
+        .map_or(1, |digits| digits as usize + 1)
 }
 
 /// Appends `value` in lower-case hexadecimal without leading zeros.
@@ -202,20 +233,43 @@ mod tests {
 
     #[test]
     fn sse_forms() {
-        let event = Event::message("a".into(), 7, "x");
-        let frame = r#"{"ch":"a","id":7,"data":"x"}"#;
-        let body = format!("id: 7\ndata: {frame}\n\n");
-        assert_eq!(text(&event.sse_single(false)), body);
+        // Ids of every length: the chunk header counts the `id:` line's digits.
+        for id in [7, 10, 99, 100, 123_456, u64::MAX] {
+            let event = Event::message("a".into(), id, "x");
+            let frame = format!(r#"{{"ch":"a","id":{id},"data":"x"}}"#);
+            let body = format!("id: {id}\ndata: {frame}\n\n");
+            assert_eq!(text(&event.sse_single(false)), body);
+            assert_eq!(
+                text(&event.sse_single(true)),
+                format!("{:x}\r\n{body}\r\n", body.len())
+            );
+            assert_eq!(text(&event.sse_data(false)), format!("data: {frame}\n\n"));
+            assert_eq!(
+                text(&event.sse_data(true)),
+                format!("data: {frame}\n\n\r\n")
+            );
+            assert_eq!(event.sse_data_len(), format!("data: {frame}\n\n").len());
+            assert_eq!(text(&event.json), frame);
+        }
+    }
+
+    #[test]
+    fn every_form_of_a_long_event_is_whole() {
+        let data = "é<".repeat(5_000);
+        let event = Event::message("long".into(), 3, &data);
+        let parsed: serde_json::Value = serde_json::from_slice(&event.json).unwrap();
+        assert_eq!(parsed["data"], data.as_str());
+        let json = text(&event.json);
+        assert_eq!(text(&event.stream_line(false)), format!("{json}\n"));
         assert_eq!(
-            text(&event.sse_single(true)),
-            format!("{:x}\r\n{body}\r\n", body.len())
+            text(&event.sse_single(false)),
+            format!("id: 3\ndata: {json}\n\n")
         );
-        assert_eq!(text(&event.sse_data(false)), format!("data: {frame}\n\n"));
+        let close = Event::close_marker("long".into(), 4);
         assert_eq!(
-            text(&event.sse_data(true)),
-            format!("data: {frame}\n\n\r\n")
+            text(&close.sse_single(false)),
+            "id: 4\ndata: {\"ch\":\"long\",\"id\":4,\"closed\":true}\n\n"
         );
-        assert_eq!(event.sse_data_len(), format!("data: {frame}\n\n").len());
     }
 
     #[test]
