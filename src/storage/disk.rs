@@ -317,6 +317,16 @@ impl DiskLog {
         }))
     }
 
+    /// A checkpoint: a sync of the file system, after preparing the next write-ahead
+    /// log file if asked.
+    fn checkpoint_plan(&self, prepare: Option<wal::Preparation>) -> SyncPlan {
+        SyncPlan::FileSystem {
+            dir: self.root_handle.clone(),
+            path: self.root.clone(),
+            prepare,
+        }
+    }
+
     /// Writes what every open segment has gathered.
     fn flush_segments(&mut self) -> Result<(), StorageError> {
         for name in &self.open {
@@ -597,12 +607,19 @@ impl Storage for DiskLog {
         };
         wal::remove(&wal.files)?;
         let generation = wal.files.last().map_or(1, |(g, _)| g + 1);
-        self.wal = Some(WalWriter::create(
+        let wal = WalWriter::create(
             &self.root,
             generation,
             self.options.checkpoint_bytes,
-        )?);
+            self.options.sync_checkpoints,
+        )?;
         layout::sync_file_system(&self.root_handle).map_err(|e| StorageError::io(&self.root, e))?;
+        // The next file is prepared on the sync thread, as a checkpoint of nothing.
+        if let Some(preparation) = wal.next_preparation() {
+            self.checkpoint = Some(self.checkpoint_plan(Some(preparation)));
+            self.checkpointing = true;
+        }
+        self.wal = Some(wal);
         Ok(recovered)
     }
 
@@ -672,10 +689,8 @@ impl Storage for DiskLog {
         let wal = self.wal.as_mut().expect("checked above");
         wal.start_next_generation()?;
         if self.options.sync_checkpoints {
-            self.checkpoint = Some(SyncPlan::FileSystem {
-                dir: self.root_handle.clone(),
-                path: self.root.clone(),
-            });
+            let preparation = wal.next_preparation();
+            self.checkpoint = Some(self.checkpoint_plan(preparation));
             self.checkpointing = true;
         }
         Ok(())
@@ -705,6 +720,9 @@ impl Storage for DiskLog {
 
     fn checkpoint_done(&mut self) {
         self.checkpointing = false;
+        if let Some(wal) = &mut self.wal {
+            wal.next_is_prepared();
+        }
     }
 
     fn bounds(&self, channel: &str) -> Option<Bounds> {
@@ -950,6 +968,18 @@ mod tests {
         let mut disk = DiskLog::open(&root, options.clone(), stats.clone()).unwrap();
         disk.recover(0).unwrap();
         assert_eq!(wal_files(&root), [layout::segment_file(1)]);
+        // Every file is prepared: written in place, it never changes size.
+        let prepared = 20_000 + wal::PREPARED_SLACK as u64;
+        let wal_lengths = || -> Vec<u64> {
+            wal_files(&root)
+                .iter()
+                .map(|name| {
+                    fs::metadata(root.join(wal::WAL_DIR).join(name))
+                        .unwrap()
+                        .len()
+                })
+                .collect()
+        };
         let data =
             |channel: &str, id: u64| format!("{channel}{id}:{}", "p".repeat(id as usize * 7 % 300));
         let mut durable = BTreeMap::new();
@@ -966,14 +996,23 @@ mod tests {
                 disk.checkpoint_done();
                 durable = lengths(&root);
                 checkpoints += 1;
-                assert!(wal_files(&root).len() <= 2, "{:?}", wal_files(&root));
+                // Two generations and the next one, prepared.
+                assert!(wal_files(&root).len() <= 3, "{:?}", wal_files(&root));
             }
+            assert!(
+                wal_lengths().iter().all(|&len| len == prepared),
+                "{:?}",
+                wal_lengths()
+            );
         }
-        assert!(checkpoints >= 3, "{checkpoints} checkpoints");
+        // The first checkpoint only prepared generation 2, at recovery.
+        assert!(checkpoints >= 4, "{checkpoints} checkpoints");
         // Then a crash during a checkpoint: its plan is made (a new generation
-        // started) but never run, so the segments keep only what the one before made
-        // durable, and what came since is in two generations. No other checkpoint
-        // starts (and no generation is deleted) until that one is done.
+        // started) and has prepared the next file, but it is not reported done, and
+        // the segments keep only what the one before made durable (as if its sync
+        // had not finished); what came since is in two generations, with the
+        // prepared one after them. No other checkpoint starts (and no generation is
+        // deleted) until that one is done.
         let mut last = 200;
         let mut pending = None;
         while last < 400 {
@@ -985,9 +1024,18 @@ mod tests {
                 (None, _) => {}
                 (Some(_), Some(_)) => panic!("a checkpoint while one runs"),
             }
-            assert!(wal_files(&root).len() <= 2, "{:?}", wal_files(&root));
+            assert!(wal_files(&root).len() <= 3, "{:?}", wal_files(&root));
         }
-        assert!(pending.is_some(), "a checkpoint was due");
+        let pending = pending.expect("a checkpoint was due");
+        let SyncPlan::FileSystem {
+            prepare: Some(preparation),
+            ..
+        } = pending
+        else {
+            panic!("the checkpoint prepares the next file");
+        };
+        preparation.run().unwrap();
+        assert_eq!(wal_files(&root).len(), 3);
         disk.close("b:c".into(), 201).unwrap();
         disk.take_sync_plan().unwrap().run().unwrap();
         drop(disk);

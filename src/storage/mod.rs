@@ -141,11 +141,16 @@ pub enum SyncPlan {
     Nothing,
     /// One file was written, and no directory changed: `fdatasync` it.
     File { file: Arc<File>, path: PathBuf },
-    /// Several files or a directory: one `syncfs` of the file system that holds `dir`.
-    /// One `syncfs` costs about one journal commit, where an `fdatasync` per file
-    /// costs one each (16 channels: 4.6k publishes/s with one `fdatasync` after the
-    /// other, 10.9k with `syncfs`; `docs/benchmarks.md`).
-    FileSystem { dir: Arc<File>, path: PathBuf },
+    /// A checkpoint: prepares the next write-ahead log file if asked (`wal.rs`), then
+    /// one `syncfs` of the file system that holds `dir`. One `syncfs` costs about one
+    /// journal commit, where an `fdatasync` per file costs one each (16 channels: 4.6k
+    /// publishes/s with one `fdatasync` after the other, 10.9k with `syncfs`;
+    /// `docs/benchmarks.md`).
+    FileSystem {
+        dir: Arc<File>,
+        path: PathBuf,
+        prepare: Option<wal::Preparation>,
+    },
 }
 
 impl SyncPlan {
@@ -157,9 +162,14 @@ impl SyncPlan {
                 .sync_data()
                 .map(|()| 1)
                 .map_err(|e| StorageError::io(path, e)),
-            SyncPlan::FileSystem { dir, path } => layout::sync_file_system(dir)
-                .map(|()| 1)
-                .map_err(|e| StorageError::io(path, e)),
+            SyncPlan::FileSystem { dir, path, prepare } => {
+                if let Some(preparation) = prepare {
+                    preparation.run()?;
+                }
+                layout::sync_file_system(dir)
+                    .map(|()| 1)
+                    .map_err(|e| StorageError::io(path, e))
+            }
         }
     }
 }

@@ -13,8 +13,19 @@
 //! segment write before it durable; generation
 //! `g + 2` starts only after that sync has completed, so then generation `g` holds
 //! nothing that is not durable in a segment, and is deleted. At most two generations
-//! exist; recovery (`disk.rs`) writes their events back into the
-//! segments, syncs, and deletes them.
+//! hold events; recovery (`disk.rs`) writes their events back into the segments,
+//! syncs, and deletes them.
+//!
+//! When syncs are made (`--fsync always` and `batch`), each file is **prepared**
+//! before it is written: its header, then zeros to `PREPARED_BYTES` past the
+//! checkpoint size, written and synced ahead of time (the first one at recovery, each
+//! next one by the checkpoint before it, on the sync thread). Events then overwrite
+//! blocks that are already allocated and on disk, so the file's size and extents do
+//! not change, and an `fdatasync` has only the data to write, not a journal commit of
+//! the file system (here about 145 us instead of 265 us; PostgreSQL zero-fills its
+//! log segments for the same reason). Recovery reads the zeros after the last record
+//! as an unwritten tail. So a third file, the prepared next generation, holds no
+//! events.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -32,6 +43,10 @@ pub const WAL_DIR: &str = "wal";
 /// A checkpoint is made each time the log passes this size: recovery replays at most
 /// about twice this, and each checkpoint syncs about this much of segments.
 pub const CHECKPOINT_BYTES: usize = 16 << 20;
+
+/// A prepared file is zero-filled to this many bytes past the checkpoint size: a turn
+/// that ends past the checkpoint size still writes in place.
+pub const PREPARED_SLACK: usize = 4 << 20;
 
 /// The magic at the start of a write-ahead log's header record.
 const WAL_MAGIC: &[u8] = b"HALLEYWAL";
@@ -160,14 +175,60 @@ pub struct WalWriter {
     scratch: Vec<u8>,
     /// A checkpoint is due once the file reaches this size.
     limit: usize,
+    /// Files are prepared (zero-filled ahead of time).
+    prepare: bool,
+    /// The next generation's file has been prepared and made durable.
+    next_prepared: bool,
+}
+
+/// A write-ahead log file to prepare: its header and zeros, not synced (the sync that
+/// follows, `syncfs`, makes it durable).
+#[derive(Debug, Clone)]
+pub struct Preparation {
+    dir: PathBuf,
+    generation: u64,
+    bytes: usize,
+}
+
+impl Preparation {
+    /// Creates the file (replacing one a crash left half prepared).
+    pub fn run(&self) -> Result<(), StorageError> {
+        let path = self.dir.join(layout::segment_file(self.generation));
+        let (file, end) = create_with_header(&path, self.generation)?;
+        let zeros = vec![0u8; 1 << 20];
+        let mut at = end;
+        while at < self.bytes {
+            let len = zeros.len().min(self.bytes - at);
+            file.write_all_at(&zeros[..len], at as u64)
+                .map_err(|e| StorageError::io(&path, e))?;
+            at += len;
+        }
+        Ok(())
+    }
 }
 
 impl WalWriter {
-    /// Starts generation `generation` under `root`.
-    pub fn create(root: &Path, generation: u64, limit: usize) -> Result<WalWriter, StorageError> {
+    /// Starts generation `generation` under `root`, prepared if `prepare` (sync the
+    /// file system before relying on it).
+    pub fn create(
+        root: &Path,
+        generation: u64,
+        limit: usize,
+        prepare: bool,
+    ) -> Result<WalWriter, StorageError> {
         let dir = root.join(WAL_DIR);
         fs::create_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
-        let (file, path, end) = start_file(&dir, generation)?;
+        let preparation = Preparation {
+            dir: dir.clone(),
+            generation,
+            bytes: limit + PREPARED_SLACK,
+        };
+        let (file, path, end) = if prepare {
+            preparation.run()?;
+            open_prepared(&dir, generation)?
+        } else {
+            start_file(&dir, generation)?
+        };
         Ok(WalWriter {
             dir,
             generation,
@@ -178,7 +239,23 @@ impl WalWriter {
             pending_end: end,
             scratch: Vec::new(),
             limit,
+            prepare,
+            next_prepared: false,
         })
+    }
+
+    /// The next generation's file to prepare, if files are prepared and it is not yet.
+    pub fn next_preparation(&self) -> Option<Preparation> {
+        (self.prepare && !self.next_prepared).then(|| Preparation {
+            dir: self.dir.clone(),
+            generation: self.generation + 1,
+            bytes: self.limit + PREPARED_SLACK,
+        })
+    }
+
+    /// The preparation `next_preparation` gave has run and been synced.
+    pub fn next_is_prepared(&mut self) {
+        self.next_prepared = self.prepare;
     }
 
     /// Adds an event; it reaches the file at the next `write`.
@@ -222,7 +299,11 @@ impl WalWriter {
     /// file system).
     pub fn start_next_generation(&mut self) -> Result<(), StorageError> {
         self.write()?;
-        let (file, path, end) = start_file(&self.dir, self.generation + 1)?;
+        let (file, path, end) = if std::mem::take(&mut self.next_prepared) {
+            open_prepared(&self.dir, self.generation + 1)?
+        } else {
+            start_file(&self.dir, self.generation + 1)?
+        };
         if let Some(older) = self.generation.checked_sub(1) {
             let older = self.dir.join(layout::segment_file(older));
             match fs::remove_file(&older) {
@@ -248,19 +329,42 @@ impl WalWriter {
 /// Creates generation `generation`'s file with its header.
 fn start_file(dir: &Path, generation: u64) -> Result<(Arc<File>, PathBuf, usize), StorageError> {
     let path = dir.join(layout::segment_file(generation));
+    let (file, end) = create_with_header(&path, generation)?;
+    Ok((Arc::new(file), path, end))
+}
+
+/// Opens generation `generation`'s prepared file, to write after its header.
+fn open_prepared(dir: &Path, generation: u64) -> Result<(Arc<File>, PathBuf, usize), StorageError> {
+    let path = dir.join(layout::segment_file(generation));
+    let file = OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .map_err(|e| StorageError::io(&path, e))?;
+    Ok((Arc::new(file), path, header(generation).len()))
+}
+
+/// Creates (or empties) the file at `path` with generation `generation`'s header;
+/// returns it and where the header ends.
+fn create_with_header(path: &Path, generation: u64) -> Result<(File, usize), StorageError> {
     let file = OpenOptions::new()
         .create(true)
         .truncate(true)
         .write(true)
-        .open(&path)
-        .map_err(|e| StorageError::io(&path, e))?;
+        .open(path)
+        .map_err(|e| StorageError::io(path, e))?;
+    let bytes = header(generation);
+    file.write_all_at(&bytes, 0)
+        .map_err(|e| StorageError::io(path, e))?;
+    Ok((file, bytes.len()))
+}
+
+/// The header record of generation `generation`'s file.
+fn header(generation: u64) -> Vec<u8> {
     let mut header = WAL_MAGIC.to_vec();
     header.extend_from_slice(&layout::FORMAT.to_le_bytes());
     let mut bytes = Vec::new();
-    let end = record::encode(&mut bytes, 0, generation, Tag::SegmentHeader, 0, &header);
-    file.write_all_at(&bytes, 0)
-        .map_err(|e| StorageError::io(&path, e))?;
-    Ok((Arc::new(file), path, end))
+    record::encode(&mut bytes, 0, generation, Tag::SegmentHeader, 0, &header);
+    bytes
 }
 
 /// Deletes the generations recovery has written back into the segments.
