@@ -118,6 +118,9 @@ impl Server {
                     max_open_files: OPEN_SEGMENTS,
                     checkpoint_bytes: storage::wal::CHECKPOINT_BYTES,
                     sync_checkpoints: config.fsync != FsyncPolicy::Never,
+                    // With `batch` the log is synced once a second: zero-filling a
+                    // file per checkpoint would cost more than it saves.
+                    prepare_log_files: config.fsync == FsyncPolicy::Always,
                     gather_records: (config.history / 2).clamp(1, storage::disk::GATHER_RECORDS),
                 };
                 let mut log =

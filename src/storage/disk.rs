@@ -53,6 +53,10 @@ pub struct DiskOptions {
     pub checkpoint_bytes: usize,
     /// Whether checkpoints sync the file system (every `--fsync` but `never`).
     pub sync_checkpoints: bool,
+    /// Whether write-ahead log files are prepared (zero-filled) ahead of use
+    /// (`wal.rs`), which makes each sync of them cheaper (`--fsync always`); only
+    /// with `sync_checkpoints`.
+    pub prepare_log_files: bool,
     /// Most records a segment gathers before they are written to it. They must stay
     /// fewer than the loops keep in memory (`--history`), so that the catch-up
     /// thread, which reads only what memory no longer holds, finds them written.
@@ -67,6 +71,7 @@ impl Default for DiskOptions {
             max_open_files: 64,
             checkpoint_bytes: wal::CHECKPOINT_BYTES,
             sync_checkpoints: true,
+            prepare_log_files: true,
             gather_records: GATHER_RECORDS,
         }
     }
@@ -611,7 +616,7 @@ impl Storage for DiskLog {
             &self.root,
             generation,
             self.options.checkpoint_bytes,
-            self.options.sync_checkpoints,
+            self.options.sync_checkpoints && self.options.prepare_log_files,
         )?;
         layout::sync_file_system(&self.root_handle).map_err(|e| StorageError::io(&self.root, e))?;
         // The next file is prepared on the sync thread, as a checkpoint of nothing.

@@ -16,7 +16,7 @@
 //! hold events; recovery (`disk.rs`) writes their events back into the segments,
 //! syncs, and deletes them.
 //!
-//! When syncs are made (`--fsync always` and `batch`), each file is **prepared**
+//! With `--fsync always`, each file is **prepared**
 //! before it is written: its header, then zeros to `PREPARED_BYTES` past the
 //! checkpoint size, written and synced ahead of time (the first one at recovery, each
 //! next one by the checkpoint before it, on the sync thread). Events then overwrite
