@@ -10,12 +10,6 @@ use signal_hook::iterator::Signals;
 use halley::cli::Args;
 use halley::server::Server;
 
-/// mimalloc instead of glibc's malloc: the admin thread allocates each event's frames
-/// and the loops free them, and glibc's arenas then contend on a lock (a futex call
-/// on the admin thread for most publishes; `docs/benchmarks.md`).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let args = Args::parse();
     env_logger::Builder::new()
