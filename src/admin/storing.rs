@@ -1,9 +1,10 @@
 //! Storing what the admin port is given, before it is acknowledged. Every event is
 //! appended to the storage by the journal (`storage/journal.rs`) on this thread; in
-//! memory, and with `--fsync batch` or `never`, it is then answered and handed to the
-//! loops at once. With `always`, its answer (and its delivery to the loops) waits for
-//! the sync at the end of the turn. A connection waiting for that reads no further
-//! request, so pipelined requests are still answered in order.
+//! memory it is then answered and handed to the loops at once. With `--data-dir`, its
+//! answer (and its delivery to the loops) waits for the end of the turn, when the
+//! journal has written the turn's events (and synced them, with `--fsync always`). A
+//! connection waiting for that reads no further request, so pipelined requests are
+//! still answered in order.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -73,13 +74,14 @@ impl Admin {
             Ok(Ack::AfterSync(seq)) => {
                 self.wait_for_storage(key, seq, Some(event), status, body, keep_alive)
             }
-            Err(why) => self.refuse_unstored(key, &why, keep_alive),
+            Err(why) => self.refuse_for_storage(key, "the event is not stored", &why, keep_alive),
         }
     }
 
     /// Answers once every event appended so far is as durable as `--fsync` asks (an
     /// answer that tells of an event, such as "closed", must not come before that
-    /// event is stored): at once but with `always`.
+    /// event is stored): at once in memory or when nothing waits, else at the end of
+    /// the turn.
     pub(super) fn answer_after_stored(
         &mut self,
         key: usize,
@@ -119,20 +121,12 @@ impl Admin {
         let Some(why) = self.storing.journal.broken().map(str::to_owned) else {
             return false;
         };
-        let body = format!("storage failed, publishing is stopped: {why}\n");
-        bump(&self.stats.admin.publishes_refused_storage);
-        self.reply(
-            key,
-            Status::ServiceUnavailable,
-            b"text/plain; charset=utf-8",
-            body.as_bytes(),
-            keep_alive,
-        );
+        self.refuse_for_storage(key, "publishing is stopped", &why, keep_alive);
         true
     }
 
-    /// Ends a turn of the admin loop: lets the journal sync (with `always`, here) or run
-    /// retention, answers what is now durable, and wakes the loops for the events
+    /// Ends a turn of the admin loop: lets the journal write (and with `always` sync)
+    /// the turn's events and run retention, answers what is now durable, and wakes the loops for the events
     /// stored in the turn, once each.
     pub(super) fn end_turn(&mut self) {
         loop {
@@ -162,10 +156,11 @@ impl Admin {
         }
     }
 
-    /// Refuses a publish whose event could not be stored.
-    fn refuse_unstored(&mut self, key: usize, why: &str, keep_alive: bool) {
+    /// Answers `503` to a publish or close because storage failed: `what` says what
+    /// became of it, `why` the error.
+    fn refuse_for_storage(&mut self, key: usize, what: &str, why: &str, keep_alive: bool) {
         bump(&self.stats.admin.publishes_refused_storage);
-        let body = format!("storage failed, the event is not stored: {why}\n");
+        let body = format!("storage failed, {what}: {why}\n");
         self.reply(
             key,
             Status::ServiceUnavailable,
@@ -201,17 +196,12 @@ impl Admin {
             self.conns[key].awaiting = None;
             match &failed {
                 None => self.reply(key, pending.status, JSON, &pending.body, pending.keep_alive),
-                Some(why) => {
-                    bump(&self.stats.admin.publishes_refused_storage);
-                    let body = format!("storage failed, the event may not be stored: {why}\n");
-                    self.reply(
-                        key,
-                        Status::ServiceUnavailable,
-                        b"text/plain; charset=utf-8",
-                        body.as_bytes(),
-                        pending.keep_alive,
-                    );
-                }
+                Some(why) => self.refuse_for_storage(
+                    key,
+                    "the event may not be stored",
+                    why,
+                    pending.keep_alive,
+                ),
             }
             // Answer what the publisher pipelined behind it (reading nothing new:
             // the poll reports new bytes, and they belong to the next turn's sync).

@@ -164,9 +164,7 @@ impl DiskLog {
         if full {
             channel.new_segment = false;
             if let Some(mut sealed) = channel.writer.take() {
-                sealed
-                    .flush()
-                    .map_err(|e| StorageError::io(sealed.path(), e))?;
+                sealed.flush()?;
                 self.open.retain(|n| n != name);
             }
             let writer = SegmentWriter::create(&channel.dir, name, id)
@@ -192,9 +190,7 @@ impl DiskLog {
                 if let Some(mut closed) =
                     self.channels.get_mut(&oldest).and_then(|c| c.writer.take())
                 {
-                    closed
-                        .flush()
-                        .map_err(|e| StorageError::io(closed.path(), e))?;
+                    closed.flush()?;
                 }
             }
         }
@@ -336,9 +332,7 @@ impl DiskLog {
     fn flush_segments(&mut self) -> Result<(), StorageError> {
         for name in &self.open {
             if let Some(writer) = self.channels.get_mut(name).and_then(|c| c.writer.as_mut()) {
-                writer
-                    .flush()
-                    .map_err(|e| StorageError::io(writer.path(), e))?;
+                writer.flush()?;
             }
         }
         Ok(())
@@ -419,9 +413,7 @@ impl DiskLog {
             return Ok(());
         }
         if let Some(mut writer) = channel.writer.take() {
-            writer
-                .flush()
-                .map_err(|e| StorageError::io(writer.path(), e))?;
+            writer.flush()?;
         }
         self.open.retain(|n| &**n != name);
         while let Some(last) = channel.segments.back() {
@@ -656,9 +648,7 @@ impl Storage for DiskLog {
         if writer.pending_records() >= self.options.gather_records
             || writer.pending_bytes() >= GATHER_BYTES
         {
-            writer
-                .flush()
-                .map_err(|e| StorageError::io(writer.path(), e))?;
+            writer.flush()?;
         }
         if let Some(wal) = &mut self.wal {
             wal.add(

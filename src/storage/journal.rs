@@ -28,8 +28,8 @@ use std::time::Duration;
 
 use log::error;
 
-use super::syncer::{SyncJob, SyncReport, Syncer};
-use super::{wall_ms, Entry, FsyncPolicy, Storage};
+use super::syncer::{SyncReport, Syncer};
+use super::{wall_ms, Entry, FsyncPolicy, Storage, StorageError, SyncPlan};
 use crate::stats::{add, bump, Stats};
 
 /// How often retention runs.
@@ -98,9 +98,10 @@ impl Journal {
     ) -> Journal {
         Journal {
             policy: Some(policy),
+            interval_ms: interval.as_millis() as u64,
+            syncer,
             ..Journal::in_memory(storage, stats)
         }
-        .with_syncer(syncer, interval)
     }
 
     /// A journal over a storage in memory: publishes are answered at once.
@@ -122,14 +123,6 @@ impl Journal {
             failure: None,
             next_sync_ms: 0,
             next_retention_ms: 0,
-        }
-    }
-
-    fn with_syncer(self, syncer: Option<Syncer>, interval: Duration) -> Journal {
-        Journal {
-            interval_ms: interval.as_millis() as u64,
-            syncer,
-            ..self
         }
     }
 
@@ -178,10 +171,7 @@ impl Journal {
                     self.synced = self.appended;
                     self.newly_synced = true;
                 }
-                Err(e) => {
-                    let error = self.fail(e.to_string());
-                    self.failure = Some(error);
-                }
+                Err(e) => self.fail_to_report(e),
             }
         }
         let batch = self.policy == Some(FsyncPolicy::Batch);
@@ -190,10 +180,7 @@ impl Journal {
         }
         if self.broken.is_none() && self.checkpoint_job.is_none() && self.syncer.is_some() {
             if let Some(plan) = self.storage.take_checkpoint() {
-                self.send(SyncJob {
-                    through: self.appended,
-                    plan,
-                });
+                self.send(plan);
                 self.checkpoint_job = Some(self.jobs_sent);
             }
         }
@@ -220,24 +207,17 @@ impl Journal {
             return;
         }
         match self.storage.take_sync_plan() {
-            Ok(plan) => self.send(SyncJob {
-                through: self.synced,
-                plan,
-            }),
-            Err(e) => {
-                let error = self.fail(e.to_string());
-                self.failure = Some(error);
-                return;
-            }
+            Ok(plan) => self.send(plan),
+            Err(e) => return self.fail_to_report(e),
         }
         self.planned = self.synced;
         self.next_sync_ms = now_ms + self.interval_ms;
     }
 
-    /// Hands a job to the sync thread and counts it.
-    fn send(&mut self, job: SyncJob) {
+    /// Hands a plan to the sync thread and counts it.
+    fn send(&mut self, plan: SyncPlan) {
         if let Some(syncer) = &self.syncer {
-            syncer.send(job);
+            syncer.send(plan);
             self.jobs_sent += 1;
         }
     }
@@ -255,14 +235,14 @@ impl Journal {
         loop {
             match self.syncer.as_ref()?.try_report()? {
                 // A checkpoint, or a `batch` sync: nothing waits for either.
-                SyncReport::Synced { .. } => {
+                SyncReport::Synced => {
                     self.jobs_done += 1;
                     if self.checkpoint_job == Some(self.jobs_done) {
                         self.storage.checkpoint_done();
                         self.checkpoint_job = None;
                     }
                 }
-                SyncReport::Failed { error, .. } => {
+                SyncReport::Failed { error } => {
                     self.jobs_done += 1;
                     return Some(Report::Failed {
                         error: self.fail(error),
@@ -270,6 +250,12 @@ impl Journal {
                 }
             }
         }
+    }
+
+    /// Fails on an error found at the end of a turn, to be reported by `take_report`.
+    fn fail_to_report(&mut self, error: StorageError) {
+        let error = self.fail(error.to_string());
+        self.failure = Some(error);
     }
 
     fn fail(&mut self, error: String) -> String {

@@ -139,7 +139,7 @@ pub enum Stored {
 pub enum SyncPlan {
     /// Nothing was written since the last plan.
     Nothing,
-    /// One file was written, and no directory changed: `fdatasync` it.
+    /// `fdatasync` of one file: the write-ahead log, written last.
     File { file: Arc<File>, path: PathBuf },
     /// A checkpoint: prepares the next write-ahead log file if asked (`wal.rs`), then
     /// one `syncfs` of the file system that holds `dir`. One `syncfs` costs about one
@@ -209,8 +209,9 @@ impl fmt::Display for StorageError {
 
 impl std::error::Error for StorageError {}
 
-/// The writer's side of a storage, used by the admin thread (`journal.rs`). Ids are given by the caller, one channel's ids in
-/// order with no hole (1, 2, 3, ...); a close marker is the last event of its channel.
+/// The writer's side of a storage, used by the admin thread (`journal.rs`). Ids are
+/// given by the caller, one channel's ids in order with no hole (1, 2, 3, ...); a close
+/// marker is the last event of its channel.
 pub trait Storage: Send {
     /// Finds every channel kept, with its newest `keep` events. Called once, first.
     fn recover(&mut self, keep: usize) -> Result<Vec<Recovered>, StorageError>;
@@ -229,8 +230,8 @@ pub trait Storage: Send {
         Ok(())
     }
     /// Flushes, and says what to sync to make every event appended so far durable;
-    /// the storage counts it synced from now on. The plan can be run by another thread while this one
-    /// appends (`syncer.rs`).
+    /// the storage counts it synced from now on. The plan can be run by another
+    /// thread while this one appends (`syncer.rs`).
     fn take_sync_plan(&mut self) -> Result<SyncPlan, StorageError>;
     /// Makes every event appended so far durable, on this thread. Returns how many
     /// syncs it made.

@@ -7,8 +7,8 @@ use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::layout;
 use super::record::{self, Scan, Tag, BLOCK, HEADER};
+use super::{layout, StorageError};
 
 /// A segment open for appending.
 #[derive(Debug)]
@@ -78,11 +78,13 @@ impl SegmentWriter {
     }
 
     /// Writes what was gathered, in one write.
-    pub fn flush(&mut self) -> io::Result<()> {
+    pub fn flush(&mut self) -> Result<(), StorageError> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        self.file.write_all_at(&self.pending, self.written as u64)?;
+        self.file
+            .write_all_at(&self.pending, self.written as u64)
+            .map_err(|e| StorageError::io(&self.path, e))?;
         self.written = self.end;
         self.pending.clear();
         self.pending_records = 0;

@@ -14,26 +14,19 @@ use std::sync::Arc;
 use super::SyncPlan;
 use crate::stats::{add, Stats};
 
-/// A plan to run, covering every append up to `through` (the journal's numbering).
-#[derive(Debug)]
-pub struct SyncJob {
-    pub through: u64,
-    pub plan: SyncPlan,
-}
-
-/// What the thread tells the admin thread.
+/// What the thread tells the admin thread of each plan, in the order they were sent.
 #[derive(Debug)]
 pub enum SyncReport {
-    /// Every append up to `through` is durable.
-    Synced { through: u64 },
-    /// The plan for appends up to `through` failed: they may not be durable.
-    Failed { through: u64, error: String },
+    /// The plan ran: what it covered is durable.
+    Synced,
+    /// The plan failed: what it covered may not be durable.
+    Failed { error: String },
 }
 
 /// The admin thread's end of the sync thread.
 #[derive(Debug)]
 pub struct Syncer {
-    jobs: Option<Sender<SyncJob>>,
+    jobs: Option<Sender<SyncPlan>>,
     reports: Receiver<SyncReport>,
     thread: Option<JoinHandle<()>>,
 }
@@ -41,21 +34,20 @@ pub struct Syncer {
 impl Syncer {
     /// Starts the thread; its reports wake the admin loop through `waker`.
     pub fn spawn(waker: Arc<Waker>, stats: Arc<Stats>) -> std::io::Result<Syncer> {
-        let (jobs, inbox) = crossbeam_channel::unbounded::<SyncJob>();
+        let (jobs, inbox) = crossbeam_channel::unbounded::<SyncPlan>();
         let (outbox, reports) = crossbeam_channel::unbounded();
         let thread = std::thread::Builder::new()
             .name("halley-sync".into())
             .spawn(move || {
-                for SyncJob { through, plan } in inbox {
+                for plan in inbox {
                     let report = match plan.run() {
                         Ok(syncs) => {
                             add(&stats.admin.fsyncs, syncs as u64);
-                            SyncReport::Synced { through }
+                            SyncReport::Synced
                         }
                         Err(e) => {
                             error!("storage: sync failed: {e}");
                             SyncReport::Failed {
-                                through,
                                 error: e.to_string(),
                             }
                         }
@@ -73,10 +65,10 @@ impl Syncer {
     }
 
     /// Queues a plan.
-    pub fn send(&self, job: SyncJob) {
+    pub fn send(&self, plan: SyncPlan) {
         if let Some(jobs) = &self.jobs {
             // The thread only stops when told to (`stop`).
-            let _ = jobs.send(job);
+            let _ = jobs.send(plan);
         }
     }
 
