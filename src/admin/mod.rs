@@ -47,6 +47,12 @@ const KEPT_INPUT: usize = 16 * 1024;
 /// How soon accepting is tried again after running out of descriptors.
 const ACCEPT_RETRY_MS: u64 = 50;
 
+/// Where a request's body is: in the input after its head, or decoded from chunks.
+enum Body {
+    InInput(std::ops::Range<usize>),
+    Decoded(Vec<u8>),
+}
+
 /// What the admin loop can be told (besides socket events).
 #[derive(Debug)]
 pub enum AdminMessage {
@@ -93,6 +99,8 @@ pub struct Admin {
     start: Instant,
     now_ms: u64,
     scratch: Vec<u8>,
+    /// The channel name of the request being answered, decoded (kept for its capacity).
+    name: String,
     /// The request being answered is HEAD: answers leave out their body.
     head_only: bool,
     /// A descriptor held back so that one operator can still connect when the
@@ -137,6 +145,7 @@ impl Admin {
             start: Instant::now(),
             now_ms: 0,
             scratch: Vec::with_capacity(1024),
+            name: String::new(),
             head_only: false,
             reserve: ReserveFd::new(),
             on_reserve: None,
@@ -393,9 +402,17 @@ impl Admin {
         bump(&self.stats.admin.requests);
         let keep_alive = head.keep_alive;
         self.head_only = head.method == crate::http::Method::Head;
-        self.route(key, &head, body, keep_alive);
+        // The request is answered from the input itself (nothing reads into it
+        // meanwhile), so its target and body are not copied.
+        let input = std::mem::take(&mut self.conns[key].input);
+        let body_bytes = match &body {
+            Body::InInput(range) => &input[range.clone()],
+            Body::Decoded(decoded) => decoded.as_slice(),
+        };
+        self.route(key, &head, &input, body_bytes, keep_alive);
         self.head_only = false;
         let conn = &mut self.conns[key];
+        conn.input = input;
         conn.input.drain(..consumed.min(conn.input.len()));
         if conn.input.is_empty() && conn.input.capacity() > KEPT_INPUT {
             conn.input = Vec::new();
@@ -408,24 +425,24 @@ impl Admin {
 
     /// The request's body and the bytes of input it took with its head, once it has
     /// all arrived; answers (413, 400) and returns `None` when it never will.
-    fn take_body(&mut self, key: usize, head: &RequestHead) -> Option<(Vec<u8>, usize)> {
+    fn take_body(&mut self, key: usize, head: &RequestHead) -> Option<(Body, usize)> {
         let max = self.config.max_message;
         let conn = &mut self.conns[key];
         let received = &conn.input[head.len..];
         let waiting = match head.body {
-            BodyLength::None => return Some((Vec::new(), head.len)),
+            BodyLength::None => return Some((Body::InInput(head.len..head.len), head.len)),
             BodyLength::Length(n) if n > max as u64 => {
                 self.refuse_too_large(key);
                 return None;
             }
             BodyLength::Length(n) if received.len() as u64 >= n => {
-                let n = n as usize;
-                return Some((received[..n].to_vec(), head.len + n));
+                let end = head.len + n as usize;
+                return Some((Body::InInput(head.len..end), end));
             }
             BodyLength::Length(_) => true,
             BodyLength::Chunked => match chunked::decode(received, max) {
                 Ok(Chunked::Complete { body, consumed }) => {
-                    return Some((body, head.len + consumed))
+                    return Some((Body::Decoded(body), head.len + consumed))
                 }
                 Ok(Chunked::Partial) => true,
                 Err(ChunkedError::TooLarge) => {
@@ -469,7 +486,8 @@ impl Admin {
         );
     }
 
-    /// Writes a whole answer; closes after it unless `keep_alive`.
+    /// Writes a whole answer (its head alone to a HEAD request); closes after it
+    /// unless `keep_alive`.
     fn reply(
         &mut self,
         key: usize,
@@ -491,6 +509,7 @@ impl Admin {
         }
         response::end(&mut self.scratch);
         conn.last_write_ms = self.now_ms;
+        let body = if self.head_only { &[][..] } else { body };
         if conn
             .out
             .write_through(

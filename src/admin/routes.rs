@@ -1,5 +1,6 @@
 //! The admin port's requests and answers.
 
+use super::storing::Answer;
 use super::Admin;
 use crate::channel::is_valid_name;
 use crate::http::request::RequestHead;
@@ -13,16 +14,16 @@ const JSON: &[u8] = b"application/json";
 const TEXT: &[u8] = b"text/plain; charset=utf-8";
 
 impl Admin {
-    /// Answers one complete request with its body.
+    /// Answers one complete request, read into `input`, with its body.
     pub(super) fn route(
         &mut self,
         key: usize,
         head: &RequestHead,
-        body: Vec<u8>,
+        input: &[u8],
+        body: &[u8],
         keep_alive: bool,
     ) {
-        let raw_target = head.target.of(&self.conns[key].input).to_vec();
-        let Ok((path, _query)) = target::split(&raw_target) else {
+        let Ok((path, _query)) = target::split(head.target.of(input)) else {
             bump(&self.stats.admin.bad_requests);
             return self.reply(
                 key,
@@ -94,27 +95,40 @@ impl Admin {
         }
     }
 
-    /// The channel name of a path segment, decoded and checked; answers 400 if bad.
-    fn channel_name(&mut self, key: usize, segment: &str, keep_alive: bool) -> Option<String> {
-        let mut name = String::new();
+    /// Decodes and checks the channel name of a path segment, and answers with
+    /// `answer` if it is good, 400 if not. (The name is decoded into a buffer kept for
+    /// the next request.)
+    fn with_channel_name(
+        &mut self,
+        key: usize,
+        segment: &str,
+        keep_alive: bool,
+        answer: impl FnOnce(&mut Admin, &str),
+    ) {
+        let mut name = std::mem::take(&mut self.name);
+        name.clear();
         if target::decode_into(segment, false, &mut name).is_ok() && is_valid_name(&name) {
-            return Some(name);
+            answer(self, &name);
+        } else {
+            bump(&self.stats.admin.bad_requests);
+            self.reply(
+                key,
+                Status::BadRequest,
+                TEXT,
+                b"a channel name is 1 to 128 bytes of A-Z a-z 0-9 _ . : @ -\n",
+                keep_alive,
+            );
         }
-        bump(&self.stats.admin.bad_requests);
-        self.reply(
-            key,
-            Status::BadRequest,
-            TEXT,
-            b"a channel name is 1 to 128 bytes of A-Z a-z 0-9 _ . : @ -\n",
-            keep_alive,
-        );
-        None
+        self.name = name;
     }
 
-    fn publish(&mut self, key: usize, segment: &str, body: Vec<u8>, keep_alive: bool) {
-        let Some(name) = self.channel_name(key, segment, keep_alive) else {
-            return;
-        };
+    fn publish(&mut self, key: usize, segment: &str, body: &[u8], keep_alive: bool) {
+        self.with_channel_name(key, segment, keep_alive, |admin, name| {
+            admin.publish_to(key, name, body, keep_alive)
+        })
+    }
+
+    fn publish_to(&mut self, key: usize, name: &str, body: &[u8], keep_alive: bool) {
         if self.refuse_if_storage_broken(key, keep_alive) {
             return;
         }
@@ -128,7 +142,7 @@ impl Admin {
                 keep_alive,
             );
         }
-        let Ok(data) = std::str::from_utf8(&body) else {
+        let Ok(data) = std::str::from_utf8(body) else {
             bump(&self.stats.admin.bad_requests);
             return self.reply(
                 key,
@@ -138,51 +152,56 @@ impl Admin {
                 keep_alive,
             );
         };
-        match self.store.publish(&name, data) {
+        match self.store.publish(name, data) {
             Ok(event) => {
-                let answer = format!("{{\"channel\":\"{name}\",\"id\":{}}}\n", event.id);
-                let answer = (Status::Created, answer.into_bytes());
-                self.store_and_answer(key, event, body.into(), answer, keep_alive)
+                let answer = Answer::Id {
+                    status: Status::Created,
+                    channel: event.channel.clone(),
+                    id: event.id,
+                };
+                self.store_and_answer(key, event, body, answer, keep_alive)
             }
             Err(super::PublishError::Closed) => {
                 bump(&self.stats.admin.publishes_to_closed);
-                self.answer_after_stored(
-                    key,
-                    Status::Conflict,
-                    TEXT,
-                    b"the channel is closed\n",
-                    keep_alive,
-                )
+                let answer = Answer::Text {
+                    status: Status::Conflict,
+                    body: b"the channel is closed\n",
+                };
+                self.answer_after_stored(key, answer, keep_alive)
             }
         }
     }
 
     fn close_channel(&mut self, key: usize, segment: &str, keep_alive: bool) {
-        let Some(name) = self.channel_name(key, segment, keep_alive) else {
-            return;
-        };
+        self.with_channel_name(key, segment, keep_alive, |admin, name| {
+            admin.close_named(key, name, keep_alive)
+        })
+    }
+
+    fn close_named(&mut self, key: usize, name: &str, keep_alive: bool) {
         if self.refuse_if_storage_broken(key, keep_alive) {
             return;
         }
-        let (id, marker) = self.store.close(&name);
-        let answer = format!("{{\"channel\":\"{name}\",\"id\":{id}}}\n");
-        match marker {
-            Some(marker) => self.store_and_answer(
-                key,
-                marker,
-                bytes::Bytes::new(),
-                (Status::Ok, answer.into_bytes()),
-                keep_alive,
-            ),
-            None => self.answer_after_stored(key, Status::Ok, JSON, answer.as_bytes(), keep_alive),
+        let closing = self.store.close(name);
+        let answer = Answer::Id {
+            status: Status::Ok,
+            channel: closing.channel,
+            id: closing.id,
+        };
+        match closing.marker {
+            Some(marker) => self.store_and_answer(key, marker, b"", answer, keep_alive),
+            None => self.answer_after_stored(key, answer, keep_alive),
         }
     }
 
     fn channel_info(&mut self, key: usize, segment: &str, keep_alive: bool) {
-        let Some(name) = self.channel_name(key, segment, keep_alive) else {
-            return;
-        };
-        let Some(info) = self.store.info(&name) else {
+        self.with_channel_name(key, segment, keep_alive, |admin, name| {
+            admin.channel_info_of(key, name, keep_alive)
+        })
+    }
+
+    fn channel_info_of(&mut self, key: usize, name: &str, keep_alive: bool) {
+        let Some(info) = self.store.info(name) else {
             return self.reply(
                 key,
                 Status::NotFound,
@@ -191,7 +210,7 @@ impl Admin {
                 keep_alive,
             );
         };
-        let subscribers = self.bus.count_subscribers(&name, COUNT_TIMEOUT);
+        let subscribers = self.bus.count_subscribers(name, COUNT_TIMEOUT);
         let answer = format!(
             "{{\"channel\":\"{name}\",\"first_id\":{},\"last_id\":{},\"closed\":{},\"subscribers\":{subscribers}}}\n",
             info.first_id, info.last_id, info.closed

@@ -29,6 +29,17 @@ pub struct ChannelInfo {
     pub closed: bool,
 }
 
+/// What closing a channel did.
+#[derive(Debug)]
+pub struct Closing {
+    /// The channel's name, as the store keeps it.
+    pub channel: Arc<str>,
+    /// The close marker's id.
+    pub id: u64,
+    /// The marker itself, if this call closed the channel (closing again creates none).
+    pub marker: Option<Arc<Event>>,
+}
+
 /// Why a publish was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PublishError {
@@ -116,22 +127,25 @@ impl Store {
         )))
     }
 
-    /// Closes `name`: returns the close marker's id, and the marker itself if this call
-    /// closed it (closing again answers the same id and creates nothing).
-    pub fn close(&mut self, name: &str) -> (u64, Option<Arc<Event>>) {
+    /// Closes `name` (closing again answers the same id and creates nothing).
+    pub fn close(&mut self, name: &str) -> Closing {
         let meta = self.entry(name);
+        let channel = meta.name.clone();
         if let Some(id) = meta.closed_id {
-            return (id, None);
+            return Closing {
+                channel,
+                id,
+                marker: None,
+            };
         }
         meta.last_id += 1;
         meta.closed_id = Some(meta.last_id);
-        (
-            meta.last_id,
-            Some(Arc::new(Event::close_marker(
-                meta.name.clone(),
-                meta.last_id,
-            ))),
-        )
+        let marker = Event::close_marker(channel.clone(), meta.last_id);
+        Closing {
+            channel,
+            id: meta.last_id,
+            marker: Some(Arc::new(marker)),
+        }
     }
 
     /// What is known of `name`, if it ever had an event.
@@ -168,10 +182,11 @@ mod tests {
         assert_eq!(store.publish("a", "y").unwrap().id, 2);
         assert_eq!(store.publish("b", "z").unwrap().id, 1);
         assert_eq!(store.publish("a", "w").unwrap().id, 3);
-        let (id, marker) = store.close("a");
-        assert_eq!((id, marker.unwrap().closed), (4, true));
-        assert_eq!(store.close("a").0, 4);
-        assert!(store.close("a").1.is_none());
+        let closing = store.close("a");
+        assert_eq!((closing.id, closing.marker.unwrap().closed), (4, true));
+        let again = store.close("a");
+        assert_eq!((&*again.channel, again.id), ("a", 4));
+        assert!(again.marker.is_none());
         assert_eq!(store.publish("a", "late").err(), Some(PublishError::Closed));
         assert_eq!(
             store.info("a"),
@@ -187,7 +202,7 @@ mod tests {
     fn closing_an_unknown_channel_creates_it_closed() {
         let mut store = Store::new(10);
         assert_eq!(store.info("new"), None);
-        assert_eq!(store.close("new").0, 1);
+        assert_eq!(store.close("new").id, 1);
         assert_eq!(
             store.info("new"),
             Some(ChannelInfo {

@@ -7,9 +7,8 @@
 //! still answered in order.
 
 use std::collections::VecDeque;
+use std::io::Write;
 use std::sync::Arc;
-
-use bytes::Bytes;
 
 use super::Admin;
 use crate::channel::Event;
@@ -17,6 +16,22 @@ use crate::http::Status;
 use crate::stats::bump;
 use crate::storage::journal::{Ack, Journal, Report};
 use crate::storage::Entry;
+
+/// An answer to a publish or close, which may have to wait for storage.
+#[derive(Debug)]
+pub(super) enum Answer {
+    /// `{"channel":"..","id":..}`, in JSON.
+    Id {
+        status: Status,
+        channel: Arc<str>,
+        id: u64,
+    },
+    /// A fixed text.
+    Text { status: Status, body: &'static [u8] },
+}
+
+/// The longest `Answer::Id` body: a channel name is at most 128 bytes.
+const MAX_ID_ANSWER: usize = 128 + 64;
 
 /// An answer waiting for a sync.
 #[derive(Debug)]
@@ -28,8 +43,7 @@ pub(super) struct Pending {
     /// The event to hand to the loops once durable (none for an answer that only has
     /// to wait for earlier events, like closing a channel again).
     event: Option<Arc<Event>>,
-    status: Status,
-    body: Vec<u8>,
+    answer: Answer,
     keep_alive: bool,
 }
 
@@ -49,16 +63,36 @@ impl Storing {
 }
 
 const JSON: &[u8] = b"application/json";
+const TEXT: &[u8] = b"text/plain; charset=utf-8";
 
 impl Admin {
-    /// Stores a new event (a message with `data`, or a close marker) and answers
-    /// `status` with `body` once it is stored.
+    /// Writes `answer`.
+    fn reply_with(&mut self, key: usize, answer: &Answer, keep_alive: bool) {
+        match answer {
+            Answer::Id {
+                status,
+                channel,
+                id,
+            } => {
+                // Formatted on the stack: a publish's answer allocates nothing.
+                let mut body = [0u8; MAX_ID_ANSWER];
+                let mut out = std::io::Cursor::new(&mut body[..]);
+                let _ = writeln!(out, "{{\"channel\":\"{channel}\",\"id\":{id}}}");
+                let len = out.position() as usize;
+                self.reply(key, *status, JSON, &body[..len], keep_alive)
+            }
+            Answer::Text { status, body } => self.reply(key, *status, TEXT, body, keep_alive),
+        }
+    }
+
+    /// Stores a new event (a message with `data`, or a close marker) and gives
+    /// `answer` once it is stored.
     pub(super) fn store_and_answer(
         &mut self,
         key: usize,
         event: Arc<Event>,
-        data: Bytes,
-        (status, body): (Status, Vec<u8>),
+        data: &[u8],
+        answer: Answer,
         keep_alive: bool,
     ) {
         match self
@@ -69,10 +103,10 @@ impl Admin {
             Ok(Ack::Now) => {
                 self.bus.publish(&event);
                 bump(&self.stats.admin.events_published);
-                self.reply(key, status, JSON, &body, keep_alive);
+                self.reply_with(key, &answer, keep_alive);
             }
             Ok(Ack::AfterSync(seq)) => {
-                self.wait_for_storage(key, seq, Some(event), status, body, keep_alive)
+                self.wait_for_storage(key, seq, Some(event), answer, keep_alive)
             }
             Err(why) => self.refuse_for_storage(key, "the event is not stored", &why, keep_alive),
         }
@@ -82,18 +116,11 @@ impl Admin {
     /// answer that tells of an event, such as "closed", must not come before that
     /// event is stored): at once in memory or when nothing waits, else at the end of
     /// the turn.
-    pub(super) fn answer_after_stored(
-        &mut self,
-        key: usize,
-        status: Status,
-        content_type: &[u8],
-        body: &[u8],
-        keep_alive: bool,
-    ) {
+    pub(super) fn answer_after_stored(&mut self, key: usize, answer: Answer, keep_alive: bool) {
         let Some(seq) = self.storing.journal.unsynced() else {
-            return self.reply(key, status, content_type, body, keep_alive);
+            return self.reply_with(key, &answer, keep_alive);
         };
-        self.wait_for_storage(key, seq, None, status, body.to_vec(), keep_alive);
+        self.wait_for_storage(key, seq, None, answer, keep_alive);
     }
 
     fn wait_for_storage(
@@ -101,8 +128,7 @@ impl Admin {
         key: usize,
         seq: u64,
         event: Option<Arc<Event>>,
-        status: Status,
-        body: Vec<u8>,
+        answer: Answer,
         keep_alive: bool,
     ) {
         self.conns[key].awaiting = Some(seq);
@@ -110,8 +136,7 @@ impl Admin {
             seq,
             conn: key,
             event,
-            status,
-            body,
+            answer,
             keep_alive,
         });
     }
@@ -164,7 +189,7 @@ impl Admin {
         self.reply(
             key,
             Status::ServiceUnavailable,
-            b"text/plain; charset=utf-8",
+            TEXT,
             body.as_bytes(),
             keep_alive,
         );
@@ -195,7 +220,7 @@ impl Admin {
             }
             self.conns[key].awaiting = None;
             match &failed {
-                None => self.reply(key, pending.status, JSON, &pending.body, pending.keep_alive),
+                None => self.reply_with(key, &pending.answer, pending.keep_alive),
                 Some(why) => self.refuse_for_storage(
                     key,
                     "the event may not be stored",

@@ -548,7 +548,7 @@ fn modified_ms(meta: &fs::Metadata) -> u64 {
 }
 
 /// The entry to append again for an event of the write-ahead log, if its data is UTF-8.
-fn wal_entry(event: &WalEvent) -> Option<Entry> {
+fn wal_entry(event: &WalEvent) -> Option<Entry<'_>> {
     let stored = if event.closed {
         Event::close_marker(event.channel.clone(), event.id)
     } else {
@@ -557,7 +557,7 @@ fn wal_entry(event: &WalEvent) -> Option<Entry> {
     };
     Some(Entry {
         event: Arc::new(stored),
-        data: bytes::Bytes::copy_from_slice(&event.data),
+        data: &event.data,
         at_ms: event.at_ms,
     })
 }
@@ -644,7 +644,7 @@ impl Storage for DiskLog {
         } else {
             Tag::Message
         };
-        writer.append(event.id, tag, entry.at_ms, &entry.data);
+        writer.append(event.id, tag, entry.at_ms, entry.data);
         if writer.pending_records() >= self.options.gather_records
             || writer.pending_bytes() >= GATHER_BYTES
         {
@@ -656,7 +656,7 @@ impl Storage for DiskLog {
                 event.id,
                 event.closed,
                 entry.at_ms,
-                &entry.data,
+                entry.data,
             );
         }
         let segment = channel.segments.back_mut().expect("writer_for made one");
@@ -772,7 +772,6 @@ impl Storage for DiskLog {
 mod tests {
     use super::*;
     use crate::storage::{DiskReader, MemoryStorage, StorageReader, Stored};
-    use bytes::Bytes;
     use std::collections::BTreeMap;
     use std::io::Write;
 
@@ -782,10 +781,10 @@ mod tests {
         root
     }
 
-    fn entry(channel: &str, id: u64, data: &str) -> Entry {
+    fn entry<'a>(channel: &str, id: u64, data: &'a str) -> Entry<'a> {
         Entry {
             event: Arc::new(Event::message(channel.into(), id, data)),
-            data: Bytes::copy_from_slice(data.as_bytes()),
+            data: data.as_bytes(),
             at_ms: 1_000 + id,
         }
     }

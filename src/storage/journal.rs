@@ -286,14 +286,13 @@ mod tests {
     use super::*;
     use crate::channel::Event;
     use crate::storage::{DiskLog, DiskOptions};
-    use bytes::Bytes;
     use mio::{Events, Poll, Token, Waker};
     use std::path::PathBuf;
 
-    fn entry(id: u64) -> Entry {
+    fn entry(id: u64) -> Entry<'static> {
         Entry {
             event: Arc::new(Event::message("c".into(), id, "data")),
-            data: Bytes::from_static(b"data"),
+            data: b"data",
             at_ms: 1,
         }
     }

@@ -38,8 +38,6 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bytes::Bytes;
-
 use crate::channel::Event;
 
 pub use disk::{DiskLog, DiskOptions};
@@ -72,20 +70,21 @@ impl FsyncPolicy {
     }
 }
 
-/// An event to store, as the admin thread hands it over.
+/// An event to store, as the admin thread hands it over. The body is borrowed (from
+/// the request it came in): the storage copies what it keeps.
 #[derive(Debug, Clone)]
-pub struct Entry {
+pub struct Entry<'a> {
     /// The event as the loops will share it (channel, id, frames).
     pub event: Arc<Event>,
     /// The published body (empty for a close marker).
-    pub data: Bytes,
+    pub data: &'a [u8],
     /// Wall-clock milliseconds of the publish.
     pub at_ms: u64,
 }
 
-impl Entry {
+impl Entry<'_> {
     /// An entry for `event`, published with `data` now.
-    pub fn new(event: Arc<Event>, data: Bytes) -> Entry {
+    pub fn new(event: Arc<Event>, data: &[u8]) -> Entry<'_> {
         Entry {
             event,
             data,
@@ -221,7 +220,7 @@ pub trait Storage: Send {
     /// Stores the close marker `id` of `channel`.
     fn close(&mut self, channel: Arc<str>, id: u64) -> Result<(), StorageError> {
         let event = Arc::new(Event::close_marker(channel, id));
-        self.append(&Entry::new(event, Bytes::new()))
+        self.append(&Entry::new(event, b""))
     }
     /// Makes every event appended so far safe from a crash of the process (written to
     /// the kernel). Called at the end of every turn of the admin loop, before the
