@@ -560,6 +560,51 @@ fn an_old_cursor_is_caught_up_from_disk_on_every_transport() {
 }
 
 #[test]
+fn a_long_catch_up_arrives_whole_and_in_order_and_ends_at_stream_max_bytes() {
+    let dir = fresh_dir("long-catchup");
+    // 300 events of about 1 KiB: the catch-up takes several reads from disk, each
+    // written in several gathered writes.
+    let body = |n: usize| format!("event {n} {}", "x".repeat(1000 + n % 7));
+    let frames_of = |raw: Vec<u8>| -> Vec<(u64, String)> {
+        String::from_utf8(raw)
+            .unwrap()
+            .split("\r\n")
+            .filter(|line| line.starts_with("{\"ch\"") && line.ends_with("}\n"))
+            .map(|line| {
+                let frame: serde_json::Value = serde_json::from_str(line).unwrap();
+                let id = frame["id"].as_u64().unwrap();
+                (id, frame["data"].as_str().unwrap().to_string())
+            })
+            .collect()
+    };
+    let expected = |ids: std::ops::RangeInclusive<u64>| -> Vec<(u64, String)> {
+        ids.map(|n| (n, body(n as usize))).collect()
+    };
+    let halley = start(&dir, &["--history", "5"]);
+    publish_many(&halley, "big", 300, body);
+    let mut client = Client::connect(halley.sub);
+    client.get("/sub/big?t=stream&since=0");
+    assert_eq!(client.head().status, 200);
+    let frames = frames_of(client.read_through(b"\"id\":300,"));
+    // The last frame is cut at its id; the rest are whole.
+    assert_eq!(frames.len(), 299, "every event but the last, whole");
+    assert_eq!(frames, expected(1..=299));
+    assert!(halley.stats()["admin"]["catchup_reads"].as_u64().unwrap() >= 3);
+    kill(halley);
+
+    // A stream that reaches --stream-max-bytes in the middle of catching up ends
+    // after whole frames, each once and in order, with the last chunk.
+    let halley = start(&dir, &["--history", "5", "--stream-max-bytes", "150KiB"]);
+    let mut client = Client::connect(halley.sub);
+    client.get("/sub/big?t=stream&since=0");
+    assert_eq!(client.head().status, 200);
+    let frames = frames_of(client.read_through(b"\r\n0\r\n\r\n"));
+    let last = frames.last().unwrap().0;
+    assert!((140..300).contains(&last), "ended after {last}");
+    assert_eq!(frames, expected(1..=last));
+}
+
+#[test]
 fn closed_state_and_ids_survive_a_restart() {
     let dir = fresh_dir("closed");
     let halley = start(&dir, &[]);

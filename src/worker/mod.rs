@@ -63,6 +63,9 @@ pub(crate) struct Env {
     pub date: DateCache,
     /// Scratch for response heads and per-connection frame heads; cleared before use.
     pub scratch: Vec<u8>,
+    /// Frames a stream catches up on, gathered to be written with one `writev`;
+    /// cleared before use.
+    pub batch: Vec<u8>,
     /// Scratch list of connection keys (delivery, expired timers).
     pub keys: Vec<usize>,
     /// Connections to drive again next turn (they hit the per-turn bound).
@@ -139,6 +142,7 @@ impl Worker {
                 start: Instant::now(),
                 date: DateCache::new(),
                 scratch: Vec::with_capacity(4096),
+                batch: Vec::new(),
                 keys: Vec::new(),
                 again: Vec::new(),
                 shutting_down: false,

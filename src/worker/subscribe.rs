@@ -19,6 +19,9 @@ use crate::subscribe::state::{FetchRange, Frame, Step, NOT_WAITING};
 use crate::subscribe::{self, SubscribeError, Subscription, Transport};
 use crate::transport::{self, longpoll};
 
+/// Bytes of catch-up frames gathered for one write.
+const CATCH_UP_WRITE: usize = 64 * 1024;
+
 impl Worker {
     /// `GET /sub/{channels}`: starts a subscription on this connection.
     pub(super) fn subscribe(
@@ -308,34 +311,61 @@ impl Worker {
     }
 
     /// Writes frames owed from history (catch-up) while the output stays under half of
-    /// `--max-pending`. Returns whether it wrote anything.
+    /// `--max-pending`. Returns whether it wrote anything. The frames are gathered and
+    /// written `CATCH_UP_WRITE` bytes at a time: one `writev` per event made catching up
+    /// cost a loopback send per event.
     pub(super) fn feed_stream(&mut self, key: usize) -> bool {
         let budget = self.env.config.max_pending / 2;
+        let mut batch = std::mem::take(&mut self.env.batch);
+        batch.clear();
         let mut wrote = false;
         loop {
             let conn = &mut self.conns[key];
-            if conn.state != State::Streaming || conn.out.pending() >= budget || conn.broken {
-                return wrote;
+            if conn.state != State::Streaming
+                || conn.out.pending() + batch.len() >= budget
+                || conn.broken
+            {
+                break;
             }
             let Some(sub) = conn.sub.as_mut() else {
-                return wrote;
+                break;
             };
             let frame = match sub.next(&self.env.index) {
                 Step::Frame(frame) => frame,
                 Step::Fetch(range) => {
                     self.request_fetch(key, range);
-                    return wrote;
+                    break;
                 }
-                Step::Idle => return wrote,
+                Step::Idle => break,
             };
-            self.write_stream_frame(key, &frame);
+            self.stream_frame(key, &frame, Some(&mut batch));
             wrote = true;
+            if batch.len() >= CATCH_UP_WRITE || self.stream_is_due_to_end(key) {
+                self.write_batch(key, &mut batch);
+            }
             self.end_stream_if_due(key);
+        }
+        self.write_batch(key, &mut batch);
+        self.env.batch = batch;
+        wrote
+    }
+
+    /// Writes (and empties) the gathered frames of `feed_stream`.
+    fn write_batch(&mut self, key: usize, batch: &mut Vec<u8>) {
+        if !batch.is_empty() {
+            write_pieces(&self.env, &mut self.conns[key], &[Piece::Copy(batch)]);
+            batch.clear();
         }
     }
 
     /// Encodes one frame for the connection's stream and writes it through.
     fn write_stream_frame(&mut self, key: usize, frame: &Frame) {
+        self.stream_frame(key, frame, None);
+    }
+
+    /// Encodes one frame for the connection's stream, and writes it through or, given
+    /// a batch, appends it there.
+    fn stream_frame(&mut self, key: usize, frame: &Frame, batch: Option<&mut Vec<u8>>) {
         let env = &mut self.env;
         let conn = &mut self.conns[key];
         let Some(mut sub) = conn.sub.take() else {
@@ -344,15 +374,24 @@ impl Worker {
         env.scratch.clear();
         let (shared, tail) =
             transport::encode_stream_frame(&sub, frame, !conn.http10, &env.index, &mut env.scratch);
-        let mut pieces = [
-            Piece::Copy(&env.scratch),
-            Piece::Copy(b""),
-            Piece::Copy(tail),
-        ];
-        if let Some(shared) = &shared {
-            pieces[1] = Piece::Share(shared);
+        match batch {
+            Some(batch) => {
+                batch.extend_from_slice(&env.scratch);
+                batch.extend_from_slice(shared.as_deref().unwrap_or_default());
+                batch.extend_from_slice(tail);
+            }
+            None => {
+                let mut pieces = [
+                    Piece::Copy(&env.scratch),
+                    Piece::Copy(b""),
+                    Piece::Copy(tail),
+                ];
+                if let Some(shared) = &shared {
+                    pieces[1] = Piece::Share(shared);
+                }
+                write_pieces(env, conn, &pieces);
+            }
         }
-        write_pieces(env, conn, &pieces);
         let len = env.scratch.len() + shared.as_ref().map_or(0, |s| s.len()) + tail.len();
         sub.bytes_sent += len as u64;
         sub.last_write_ms = env.now_ms;
@@ -365,13 +404,18 @@ impl Worker {
     /// Ends the stream after this frame if it has said all it will (every channel
     /// closed) or reached `--stream-max-bytes`.
     fn end_stream_if_due(&mut self, key: usize) {
+        if self.stream_is_due_to_end(key) {
+            self.end_stream(key);
+        }
+    }
+
+    /// Whether the stream has said all it will or reached `--stream-max-bytes`.
+    fn stream_is_due_to_end(&self, key: usize) -> bool {
         let conn = &self.conns[key];
         let due = conn.sub.as_ref().is_some_and(|sub| {
             sub.all_done() || sub.bytes_sent >= self.env.config.stream_max_bytes
         });
-        if due && conn.state == State::Streaming {
-            self.end_stream(key);
-        }
+        due && conn.state == State::Streaming
     }
 
     /// Ends a stream cleanly: the last chunk (or, for HTTP/1.0, the close) tells the
