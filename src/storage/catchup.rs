@@ -1,11 +1,12 @@
 //! The catch-up thread: reads from storage what a subscriber's cursor is owed but its
 //! loop no longer holds in memory, and sends it back through that loop's inbox, so no
-//! loop ever waits on the disk.
+//! loop ever waits on the disk. Between requests it reads ahead what the last one
+//! left owed, so a subscriber catching up finds its next events decoded.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Sender, TryRecvError};
 
 use super::{StorageReader, Stored};
 use crate::bus::{LoopMessage, LoopSender};
@@ -45,7 +46,22 @@ pub fn spawn(
     let thread = std::thread::Builder::new()
         .name("halley-catchup".into())
         .spawn(move || {
-            for request in inbox {
+            loop {
+                let request = match inbox.try_recv() {
+                    Ok(request) => request,
+                    Err(TryRecvError::Disconnected) => break,
+                    Err(TryRecvError::Empty) => {
+                        // Idle: decode what the last reader will want next, so that
+                        // it is read while its loop writes what it has.
+                        if reader.read_ahead() {
+                            continue;
+                        }
+                        match inbox.recv() {
+                            Ok(request) => request,
+                            Err(_) => break,
+                        }
+                    }
+                };
                 let items = reader.read_after(
                     &request.channel,
                     request.cursor,

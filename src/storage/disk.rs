@@ -840,6 +840,41 @@ mod tests {
     }
 
     #[test]
+    fn reading_ahead_decodes_the_segment_a_read_left_owed() {
+        let root = temp_root("ahead");
+        let stats = Arc::new(Stats::new(1));
+        let mut disk = DiskLog::open(&root, small_segments(), stats.clone()).unwrap();
+        disk.recover(10).unwrap();
+        for id in 1..=300 {
+            let data = format!("event {id} {}", "y".repeat(40));
+            disk.append(&entry("a", id, &data)).unwrap();
+        }
+        disk.sync().unwrap();
+        let mut reader = DiskReader::new(&root, stats.clone());
+        assert!(!reader.read_ahead(), "nothing was read yet");
+        // About 20 events of the first segment's 60 or so.
+        let first = reader.read_after("a", 0, 300, 1_000);
+        assert_eq!(reader.decoded_segments(), 1);
+        assert!(reader.read_ahead(), "the next segment is decoded ahead");
+        assert_eq!(reader.decoded_segments(), 2);
+        assert!(!reader.read_ahead(), "and only that one");
+        let Some(Stored::Event(last)) = first.last() else {
+            panic!("{:?}", ids(&first))
+        };
+        let rest = reader.read_after("a", last.id, 300, usize::MAX);
+        let mut fresh = DiskReader::new(&root, stats);
+        assert_eq!(
+            ids(&rest),
+            ids(&fresh.read_after("a", last.id, 300, usize::MAX))
+        );
+        assert!(
+            !reader.read_ahead(),
+            "a read to the end leaves nothing owed"
+        );
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
     fn recovery_brings_back_ids_payloads_tails_and_closed_state() {
         let root = temp_root("recover");
         let stats = Arc::new(Stats::new(1));

@@ -259,4 +259,9 @@ pub trait StorageReader: Send {
     /// answer starts at `cursor + 1` (with an event or a gap) unless nothing is stored
     /// after `cursor`.
     fn read_after(&mut self, channel: &str, cursor: u64, to: u64, max_bytes: usize) -> Vec<Stored>;
+    /// Prepares, while nothing is asked, what the last `read_after` left owed (the
+    /// same subscriber is likely to ask for it next). Returns whether it did anything.
+    fn read_ahead(&mut self) -> bool {
+        false
+    }
 }

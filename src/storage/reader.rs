@@ -34,6 +34,8 @@ pub struct DiskReader {
     root: PathBuf,
     stats: Arc<Stats>,
     cache: VecDeque<CachedSegment>,
+    /// Segments the last read left owed, nearest last: `read_ahead` decodes them.
+    ahead: Vec<(Arc<str>, PathBuf)>,
 }
 
 impl DiskReader {
@@ -42,7 +44,23 @@ impl DiskReader {
             root: root.to_path_buf(),
             stats,
             cache: VecDeque::new(),
+            ahead: Vec::new(),
         }
+    }
+
+    /// How many segments are decoded and kept.
+    #[cfg(test)]
+    pub(crate) fn decoded_segments(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Whether the segment at `path` is decoded, as long as it is now.
+    fn is_cached(&self, path: &Path) -> bool {
+        fs::metadata(path).is_ok_and(|meta| {
+            self.cache
+                .iter()
+                .any(|c| c.path == path && c.len == meta.len())
+        })
     }
 
     /// The events of the segment at `path`, decoded or from the cache; `None` when
@@ -160,6 +178,27 @@ impl StorageReader for DiskReader {
                 to,
             });
         }
+        // Owed more: the segment that holds the next event, and the one after it.
+        self.ahead.clear();
+        if next <= to {
+            let at = ids
+                .partition_point(|&first| first <= next)
+                .saturating_sub(1);
+            for &first_id in ids.iter().skip(at).take(2).rev() {
+                let path = dir.join(layout::segment_file(first_id));
+                self.ahead.push((name.clone(), path));
+            }
+        }
         out
+    }
+
+    fn read_ahead(&mut self) -> bool {
+        while let Some((channel, path)) = self.ahead.pop() {
+            if !self.is_cached(&path) {
+                self.segment_events(&channel, &path);
+                return true;
+            }
+        }
+        false
     }
 }
