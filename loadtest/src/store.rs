@@ -275,20 +275,25 @@ fn read_halley_stream(target: &Target, channel: &str, events: u64) -> Result<u64
     .map_err(|e| e.to_string())?;
     let mut seen = 0u64;
     let mut bytes = 0u64;
-    let mut buffer = vec![0u8; 1 << 16];
-    let needle = b"\"id\":";
-    let mut carry = Vec::new();
+    // Each event is counted by its `"id":`, which may straddle two reads: the buffer
+    // keeps the last bytes of one read before the next.
+    let needle = memchr::memmem::Finder::new(b"\"id\":");
+    let keep = needle.needle().len() - 1;
+    let mut buffer = vec![0u8; keep + (1 << 16)];
+    let mut kept = 0;
     while seen < events {
-        let n = stream.read(&mut buffer).map_err(|e| e.to_string())?;
+        let n = stream
+            .read(&mut buffer[kept..])
+            .map_err(|e| e.to_string())?;
         if n == 0 {
             // A stream ends itself at --stream-max-bytes; resume from where it was.
             return Err(format!("the stream ended after {seen} events"));
         }
         bytes += n as u64;
-        carry.extend_from_slice(&buffer[..n]);
-        seen += carry.windows(needle.len()).filter(|w| w == needle).count() as u64;
-        let keep = carry.len().saturating_sub(needle.len() - 1);
-        carry.drain(..keep);
+        let filled = kept + n;
+        seen += needle.find_iter(&buffer[..filled]).count() as u64;
+        kept = keep.min(filled);
+        buffer.copy_within(filled - kept..filled, 0);
     }
     Ok(bytes)
 }
