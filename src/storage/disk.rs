@@ -840,7 +840,7 @@ mod tests {
     }
 
     #[test]
-    fn reading_ahead_decodes_the_segment_a_read_left_owed() {
+    fn reading_ahead_prepares_the_next_answer_and_reads_the_next_segment() {
         let root = temp_root("ahead");
         let stats = Arc::new(Stats::new(1));
         let mut disk = DiskLog::open(&root, small_segments(), stats.clone()).unwrap();
@@ -851,21 +851,39 @@ mod tests {
         }
         disk.sync().unwrap();
         let mut reader = DiskReader::new(&root, stats.clone());
+        let mut fresh = DiskReader::new(&root, stats);
         assert!(!reader.read_ahead(), "nothing was read yet");
         // About 20 events of the first segment's 60 or so.
         let first = reader.read_after("a", 0, 300, 1_000);
-        assert_eq!(reader.decoded_segments(), 1);
-        assert!(reader.read_ahead(), "the next segment is decoded ahead");
-        assert_eq!(reader.decoded_segments(), 2);
-        assert!(!reader.read_ahead(), "and only that one");
+        assert_eq!(reader.cached_segments(), 1);
+        assert!(
+            reader.read_ahead() && reader.has_prepared(),
+            "the next answer"
+        );
+        assert!(reader.read_ahead(), "then the next segment");
+        assert_eq!(reader.cached_segments(), 2);
+        assert!(!reader.read_ahead(), "and nothing more");
         let Some(Stored::Event(last)) = first.last() else {
             panic!("{:?}", ids(&first))
         };
-        let rest = reader.read_after("a", last.id, 300, usize::MAX);
-        let mut fresh = DiskReader::new(&root, stats);
+        // The prepared answer is the answer, also to a request that reaches further.
+        let second = reader.read_after("a", last.id, 310, 1_000);
+        assert!(!reader.has_prepared());
+        assert_eq!(
+            ids(&second),
+            ids(&fresh.read_after("a", last.id, 310, 1_000))
+        );
+        // One for another cursor is not used.
+        reader.read_ahead();
+        assert!(reader.has_prepared());
+        assert_eq!(
+            ids(&reader.read_after("a", 3, 300, 1_000)),
+            ids(&fresh.read_after("a", 3, 300, 1_000))
+        );
+        let rest = reader.read_after("a", 150, 300, usize::MAX);
         assert_eq!(
             ids(&rest),
-            ids(&fresh.read_after("a", last.id, 300, usize::MAX))
+            ids(&fresh.read_after("a", 150, 300, usize::MAX))
         );
         assert!(
             !reader.read_ahead(),

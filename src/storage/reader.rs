@@ -10,22 +10,33 @@ use std::sync::Arc;
 use log::error;
 
 use super::disk::{list_segments, to_event};
+use super::record::{Record, Tag};
 use super::{layout, segment, StorageReader, Stored};
-use crate::channel::Event;
 use crate::stats::{add, Stats};
 
-/// Segments decoded recently, kept by the reader: a subscriber catching up reads one
+/// Segments read recently, kept by the reader: a subscriber catching up reads one
 /// segment in several requests.
 const CACHED_SEGMENTS: usize = 4;
 
-/// A segment's events, decoded.
+/// A segment's records, checked, by id; ids missing from a run were in damaged blocks.
+/// Events are made from them only when asked for: a segment's events, in every form a
+/// transport sends, take several times its bytes.
 #[derive(Debug)]
 struct CachedSegment {
     path: PathBuf,
-    /// The file's length when decoded (the last segment grows).
+    /// The file's length when read (the last segment grows).
     len: u64,
-    /// Its events, by id; ids missing from a run were in damaged blocks.
-    events: Vec<Arc<Event>>,
+    /// Its messages and close marker.
+    records: Vec<Record>,
+}
+
+/// A request: the events of `channel` after `cursor` up to `to`, about `max_bytes`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Request {
+    channel: Arc<str>,
+    cursor: u64,
+    to: u64,
+    max_bytes: usize,
 }
 
 /// Reads the log from the catch-up thread.
@@ -34,8 +45,11 @@ pub struct DiskReader {
     root: PathBuf,
     stats: Arc<Stats>,
     cache: VecDeque<CachedSegment>,
-    /// Segments the last read left owed, nearest last: `read_ahead` decodes them.
-    ahead: Vec<(Arc<str>, PathBuf)>,
+    /// The request the last answer leads to, when it left events owed: `read_ahead`
+    /// prepares its answer and reads the segment after.
+    next: Option<Request>,
+    /// The answer `read_ahead` prepared for `next`.
+    prepared: Option<(Request, Vec<Stored>)>,
 }
 
 impl DiskReader {
@@ -44,17 +58,24 @@ impl DiskReader {
             root: root.to_path_buf(),
             stats,
             cache: VecDeque::new(),
-            ahead: Vec::new(),
+            next: None,
+            prepared: None,
         }
     }
 
-    /// How many segments are decoded and kept.
+    /// How many segments are read and kept.
     #[cfg(test)]
-    pub(crate) fn decoded_segments(&self) -> usize {
+    pub(crate) fn cached_segments(&self) -> usize {
         self.cache.len()
     }
 
-    /// Whether the segment at `path` is decoded, as long as it is now.
+    /// Whether an answer is prepared.
+    #[cfg(test)]
+    pub(crate) fn has_prepared(&self) -> bool {
+        self.prepared.is_some()
+    }
+
+    /// Whether the segment at `path` is read, as long as it is now.
     fn is_cached(&self, path: &Path) -> bool {
         fs::metadata(path).is_ok_and(|meta| {
             self.cache
@@ -63,9 +84,9 @@ impl DiskReader {
         })
     }
 
-    /// The events of the segment at `path`, decoded or from the cache; `None` when
-    /// the file is gone (retention deleted it).
-    fn segment_events(&mut self, channel: &Arc<str>, path: &Path) -> Option<usize> {
+    /// The records of the segment at `path`, read or from the cache; `None` when the
+    /// file is gone (retention deleted it).
+    fn segment_records(&mut self, path: &Path) -> Option<usize> {
         let len = fs::metadata(path).ok()?.len();
         if let Some(i) = self
             .cache
@@ -96,33 +117,39 @@ impl DiskReader {
             );
             add(&self.stats.admin.damaged_blocks, damaged as u64);
         }
-        let events = scan
-            .records
-            .iter()
-            .filter_map(|r| to_event(channel, r))
-            .collect();
+        let mut records = scan.records;
+        records.retain(|r| matches!(r.tag, Tag::Message | Tag::Close));
         if self.cache.len() == CACHED_SEGMENTS {
             self.cache.pop_front();
         }
         self.cache.push_back(CachedSegment {
             path: path.to_path_buf(),
             len,
-            events,
+            records,
         });
         Some(self.cache.len() - 1)
     }
-}
 
-impl StorageReader for DiskReader {
-    fn read_after(&mut self, channel: &str, cursor: u64, to: u64, max_bytes: usize) -> Vec<Stored> {
-        let mut out = Vec::new();
-        if cursor >= to {
-            return out;
-        }
+    /// The channel's segments (their first ids, in order), and its directory.
+    fn segments(&self, channel: &str) -> (PathBuf, Vec<u64>) {
         let dir = layout::channel_dir(&self.root, channel);
         let mut ids = list_segments(&dir).unwrap_or_default();
         ids.sort_unstable();
-        let name: Arc<str> = Arc::from(channel);
+        (dir, ids)
+    }
+
+    /// Answers `request` from the segments; returns the answer and the first id it
+    /// leaves owed.
+    fn answer(&mut self, request: &Request) -> (Vec<Stored>, u64) {
+        let Request {
+            channel,
+            cursor,
+            to,
+            max_bytes,
+        } = request;
+        let (to, max_bytes) = (*to, *max_bytes);
+        let mut out = Vec::new();
+        let (dir, ids) = self.segments(channel);
         let mut next = cursor + 1;
         let mut bytes = 0;
         let start = ids
@@ -143,24 +170,28 @@ impl StorageReader for DiskReader {
                 }
             }
             let path = dir.join(layout::segment_file(first_id));
-            let Some(at) = self.segment_events(&name, &path) else {
+            let Some(at) = self.segment_records(&path) else {
                 continue;
             };
-            let events = &self.cache[at].events;
-            let from = events.partition_point(|e| e.id < next);
-            for event in &events[from..] {
-                if event.id > to || bytes >= max_bytes {
+            let records = &self.cache[at].records;
+            let from = records.partition_point(|r| r.id < next);
+            for record in &records[from..] {
+                if record.id > to || bytes >= max_bytes {
                     break;
                 }
-                if event.id > next {
+                // A message that is not UTF-8 is not served: a gap, like damage.
+                let Some(event) = to_event(channel, record) else {
+                    continue;
+                };
+                if record.id > next {
                     out.push(Stored::Gap {
                         from: next,
-                        to: event.id - 1,
+                        to: record.id - 1,
                     });
                 }
-                bytes += event.data_len + 1;
-                next = event.id + 1;
-                out.push(Stored::Event(event.clone()));
+                bytes += record.data.len() + 1;
+                next = record.id + 1;
+                out.push(Stored::Event(event));
             }
             let segment_end = ids.get(i + 1).map_or(to + 1, |&n| n);
             if bytes < max_bytes && next < segment_end.min(to + 1) && ids.get(i + 1).is_some() {
@@ -177,28 +208,80 @@ impl StorageReader for DiskReader {
                 from: cursor + 1,
                 to,
             });
+            next = to + 1;
         }
-        // Owed more: the segment that holds the next event, and the one after it.
-        self.ahead.clear();
-        if next <= to {
-            let at = ids
-                .partition_point(|&first| first <= next)
-                .saturating_sub(1);
-            for &first_id in ids.iter().skip(at).take(2).rev() {
-                let path = dir.join(layout::segment_file(first_id));
-                self.ahead.push((name.clone(), path));
+        (out, next)
+    }
+
+    /// Reads the segment that holds `id` (`skip` 0) or the one after it (`skip` 1), if
+    /// it is not read yet; returns whether it read one.
+    fn read_segment_of(&mut self, channel: &str, id: u64, skip: usize) -> bool {
+        let (dir, ids) = self.segments(channel);
+        let at = ids.partition_point(|&first| first <= id).saturating_sub(1) + skip;
+        let Some(&first_id) = ids.get(at) else {
+            return false;
+        };
+        let path = dir.join(layout::segment_file(first_id));
+        if self.is_cached(&path) {
+            return false;
+        }
+        self.segment_records(&path);
+        true
+    }
+}
+
+impl StorageReader for DiskReader {
+    fn read_after(&mut self, channel: &str, cursor: u64, to: u64, max_bytes: usize) -> Vec<Stored> {
+        if cursor >= to {
+            return Vec::new();
+        }
+        let request = Request {
+            channel: Arc::from(channel),
+            cursor,
+            to,
+            max_bytes,
+        };
+        self.next = None;
+        // A prepared answer serves a request for more (`to` grows as events are
+        // published): it is all stored, and stops short of `to` at worst.
+        let (items, next) = match self.prepared.take() {
+            Some((asked, items))
+                if asked.channel == request.channel
+                    && (asked.cursor, asked.max_bytes) == (cursor, max_bytes)
+                    && asked.to <= to =>
+            {
+                let next = match items.last() {
+                    Some(Stored::Event(event)) => event.id + 1,
+                    Some(Stored::Gap { to, .. }) => to + 1,
+                    None => cursor + 1,
+                };
+                (items, next)
             }
+            _ => self.answer(&request),
+        };
+        if next <= to {
+            self.next = Some(Request {
+                cursor: next - 1,
+                ..request
+            });
         }
-        out
+        items
     }
 
     fn read_ahead(&mut self) -> bool {
-        while let Some((channel, path)) = self.ahead.pop() {
-            if !self.is_cached(&path) {
-                self.segment_events(&channel, &path);
-                return true;
-            }
+        let Some(next) = self.next.clone() else {
+            return false;
+        };
+        let owed = next.cursor + 1;
+        if self.read_segment_of(&next.channel, owed, 0) {
+            return true;
         }
-        false
+        if self.prepared.is_none() {
+            let (items, _) = self.answer(&next);
+            self.prepared = Some((next, items));
+            return true;
+        }
+        self.next = None;
+        self.read_segment_of(&next.channel, owed, 1)
     }
 }
