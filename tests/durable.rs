@@ -284,13 +284,50 @@ fn kill(mut halley: Halley) {
     halley.wait_exit(WAIT);
 }
 
-/// Stops Halley cleanly (which writes every segment) and removes the write-ahead
-/// log, so that the segments alone are recovered: with it, recovery would replay
-/// what a test tears or damages (as the last test here shows).
-fn stop_and_remove_the_write_ahead_log(mut halley: Halley, dir: &Path) {
+/// Stops Halley cleanly, which writes every segment and deletes the write-ahead log,
+/// so that the segments alone are recovered (a log left behind would be replayed
+/// over what a test tears or damages, as the last test here shows).
+fn stop_cleanly(mut halley: Halley, dir: &Path) {
     halley.signal(libc::SIGTERM);
     assert!(halley.wait_exit(WAIT).success());
-    std::fs::remove_dir_all(dir.join("wal")).unwrap();
+    assert_eq!(
+        wal_files(dir),
+        Vec::<String>::new(),
+        "a clean stop leaves no log"
+    );
+}
+
+/// The write-ahead log's files.
+fn wal_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("wal"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_clean_stop_leaves_segments_that_need_no_replay_in_every_mode() {
+    for fsync in ["always", "batch", "never"] {
+        let dir = fresh_dir(&format!("clean-{fsync}"));
+        let halley = start(&dir, &["--fsync", fsync]);
+        publish_many(&halley, "a", 40, |n| format!("a{n}"));
+        publish_many(&halley, "b", 3, |n| format!("b{n}"));
+        assert!(!wal_files(&dir).is_empty(), "{fsync}: a log while running");
+        stop_cleanly(halley, &dir);
+        let halley = start(&dir, &["--fsync", fsync]);
+        for (channel, count) in [("a", 40), ("b", 3)] {
+            let seen = read_all(&halley, channel);
+            let expected: BTreeMap<u64, Option<String>> = (1..=count)
+                .map(|n| (n, Some(format!("{channel}{n}"))))
+                .collect();
+            assert_eq!(seen.events, expected, "{fsync}");
+            assert!(seen.gaps.is_empty(), "{fsync}");
+        }
+        let mut publisher = Publisher::connect(halley.admin).unwrap();
+        assert_eq!(publisher.publish("a", "after"), Some(41), "{fsync}");
+    }
 }
 
 #[test]
@@ -300,7 +337,7 @@ fn a_torn_tail_is_cut_and_its_id_given_again() {
     publish_many(&halley, "t", 10, |n| format!("small {n}"));
     let mut publisher = Publisher::connect(halley.admin).unwrap();
     assert_eq!(publisher.publish("t", &"L".repeat(10_000)), Some(11));
-    stop_and_remove_the_write_ahead_log(halley, &dir);
+    stop_cleanly(halley, &dir);
 
     // Tear the last record (it spans three blocks) as a crash in its write would.
     let segment = segments(&dir, "t").pop().unwrap();
@@ -339,7 +376,7 @@ fn a_damaged_block_among_good_ones_is_reported_and_not_served() {
     publish_many(&halley, "d", 300, |n| {
         format!("event {n} {}", "p".repeat(80))
     });
-    stop_and_remove_the_write_ahead_log(halley, &dir);
+    stop_cleanly(halley, &dir);
     let segment = segments(&dir, "d").pop().unwrap();
     let mut bytes = std::fs::read(&segment).unwrap();
     bytes[4096 + 200] ^= 0x40;

@@ -709,6 +709,24 @@ impl Storage for DiskLog {
         self.take_sync_plan()?.run()
     }
 
+    /// A last checkpoint: every segment written (and, if `durable`, the file system
+    /// synced), then the write-ahead log deleted, so that the next start recovers
+    /// from the segments without replaying it. Without a sync (`--fsync never`) the
+    /// segments are as safe as the log was: in the kernel, which decides when they
+    /// reach the disk.
+    fn shut_down(&mut self, durable: bool) -> Result<usize, StorageError> {
+        let Some(wal) = self.wal.take() else {
+            return Ok(0);
+        };
+        self.flush_segments()?;
+        if durable {
+            layout::sync_file_system(&self.root_handle)
+                .map_err(|e| StorageError::io(&self.root, e))?;
+        }
+        wal.remove_all()?;
+        Ok(usize::from(durable))
+    }
+
     fn take_checkpoint(&mut self) -> Option<SyncPlan> {
         self.checkpoint.take()
     }

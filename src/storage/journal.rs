@@ -272,8 +272,11 @@ impl Journal {
         if let Some(syncer) = &mut self.syncer {
             syncer.stop();
         }
-        if self.policy.is_some_and(|p| p != FsyncPolicy::Never) && self.broken.is_none() {
-            match self.storage.sync() {
+        let Some(policy) = self.policy else {
+            return;
+        };
+        if self.broken.is_none() {
+            match self.storage.shut_down(policy != FsyncPolicy::Never) {
                 Ok(syncs) => crate::stats::add(&self.stats.admin.fsyncs, syncs as u64),
                 Err(e) => error!("storage: the last sync failed: {e}"),
             }

@@ -228,6 +228,17 @@ pub trait Storage: Send {
     fn flush(&mut self) -> Result<(), StorageError> {
         Ok(())
     }
+    /// At a clean shutdown, after the last append: makes every event durable if
+    /// `durable` (every `--fsync` but `never`), safe from a crash of the process in
+    /// any case, and leaves nothing for the next start to replay. Returns the syncs
+    /// made.
+    fn shut_down(&mut self, durable: bool) -> Result<usize, StorageError> {
+        if durable {
+            self.sync()
+        } else {
+            self.flush().map(|()| 0)
+        }
+    }
     /// Flushes, and says what to sync to make every event appended so far durable;
     /// the storage counts it synced from now on. The plan can be run by another
     /// thread while this one appends (`syncer.rs`).

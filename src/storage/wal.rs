@@ -14,7 +14,8 @@
 //! `g + 2` starts only after that sync has completed, so then generation `g` holds
 //! nothing that is not durable in a segment, and is deleted. At most two generations
 //! hold events; recovery (`disk.rs`) writes their events back into the segments,
-//! syncs, and deletes them.
+//! syncs, and deletes them. A clean shutdown writes every segment, syncs (but with
+//! `--fsync never`) and deletes them all, so that the next start has none to replay.
 //!
 //! With `--fsync always`, each file is **prepared**
 //! before it is written: its header, then zeros to `PREPARED_BYTES` past the
@@ -317,6 +318,19 @@ impl WalWriter {
         self.path = path;
         self.end = end;
         self.pending_end = end;
+        Ok(())
+    }
+
+    /// Deletes every generation, the one being written and a prepared one included:
+    /// at a clean shutdown, once the segments hold every event.
+    pub fn remove_all(self) -> Result<(), StorageError> {
+        let entries = fs::read_dir(&self.dir).map_err(|e| StorageError::io(&self.dir, e))?;
+        for entry in entries {
+            let path = entry.map_err(|e| StorageError::io(&self.dir, e))?.path();
+            if path.extension().is_some_and(|e| e == "log") {
+                fs::remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
+            }
+        }
         Ok(())
     }
 
