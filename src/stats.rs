@@ -79,7 +79,7 @@ counters! {
         header_timeouts: Counter, "Admin connections closed because a request was not complete in time.";
         conns_refused: Counter, "Admin connections refused at --admin-max-conns.";
         events_stored: Counter, "Events written to the storage: in memory, or the on-disk log with --data-dir.";
-        fsyncs: Counter, "Syncs to disk: an fdatasync of one file, or a syncfs of the data directory's file system.";
+        fsyncs: Counter, "Syncs to disk: an fdatasync of one file, an fsync of a directory, or a syncfs of the data directory's file system.";
         storage_errors: Counter, "Storage failures; after one, publishes are answered 503.";
         publishes_refused_storage: Counter, "Publishes and closes answered 503 because storage failed.";
         damaged_blocks: Counter, "Damaged blocks found in the log at recovery or while reading; their events are not served.";

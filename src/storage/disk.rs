@@ -15,7 +15,7 @@
 //! thread, which is asked only for events older than the loops' in-memory history,
 //! and so always finds them written.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -51,7 +51,7 @@ pub struct DiskOptions {
     /// A checkpoint of the write-ahead log (`wal.rs`) is made each time it passes
     /// this many bytes.
     pub checkpoint_bytes: usize,
-    /// Whether checkpoints sync the file system (every `--fsync` but `never`).
+    /// Whether checkpoints sync what they cover (every `--fsync` but `never`).
     pub sync_checkpoints: bool,
     /// Whether write-ahead log files are prepared (zero-filled) ahead of use
     /// (`wal.rs`), which makes each sync of them cheaper (`--fsync always`); only
@@ -119,8 +119,17 @@ pub struct DiskLog {
     checkpointing: bool,
     /// Recovering before the write-ahead log is replayed: damage is not reported yet.
     before_replay: bool,
+    /// Segments closed for writing since the last checkpoint plan (sealed, or closed
+    /// to keep descriptors): with the ones open then, what a checkpoint syncs.
+    touched_files: HashSet<PathBuf>,
+    /// Directories that gained an entry since the last checkpoint plan.
+    touched_dirs: HashSet<PathBuf>,
     stats: Arc<Stats>,
 }
+
+/// Most files and directories a checkpoint syncs one by one; with more, it syncs the
+/// file system (`SyncPlan`).
+pub const SYNC_FILES_MAX: usize = 256;
 
 impl DiskLog {
     /// Opens (or creates) the data directory `root`; refuses one it cannot trust,
@@ -143,6 +152,8 @@ impl DiskLog {
             checkpoint: None,
             checkpointing: false,
             before_replay: false,
+            touched_files: HashSet::new(),
+            touched_dirs: HashSet::new(),
             stats,
         })
     }
@@ -165,10 +176,12 @@ impl DiskLog {
             channel.new_segment = false;
             if let Some(mut sealed) = channel.writer.take() {
                 sealed.flush()?;
+                self.touched_files.insert(sealed.path().to_path_buf());
                 self.open.retain(|n| n != name);
             }
             let writer = SegmentWriter::create(&channel.dir, name, id)
                 .map_err(|e| StorageError::io(&channel.dir, e))?;
+            self.touched_dirs.insert(channel.dir.clone());
             channel.segments.push_back(SegmentInfo {
                 first_id: id,
                 bytes: writer.end() as u64,
@@ -191,6 +204,7 @@ impl DiskLog {
                     self.channels.get_mut(&oldest).and_then(|c| c.writer.take())
                 {
                     closed.flush()?;
+                    self.touched_files.insert(closed.path().to_path_buf());
                 }
             }
         }
@@ -318,12 +332,35 @@ impl DiskLog {
         }))
     }
 
-    /// A checkpoint: a sync of the file system, after preparing the next write-ahead
-    /// log file if asked.
-    fn checkpoint_plan(&self, prepare: Option<wal::Preparation>) -> SyncPlan {
-        SyncPlan::FileSystem {
-            dir: self.root_handle.clone(),
-            path: self.root.clone(),
+    /// A checkpoint, after preparing the next write-ahead log file if asked: a sync of
+    /// every segment closed for writing since the last plan or open now, of every
+    /// directory that gained an entry (the log's among them, for its new file), and
+    /// of the prepared file; or, if that is more than `SYNC_FILES_MAX`, of the file
+    /// system.
+    fn checkpoint_plan(&mut self, prepare: Option<wal::Preparation>) -> SyncPlan {
+        let mut files: Vec<PathBuf> = self.touched_files.drain().collect();
+        for name in &self.open {
+            if let Some(writer) = self.channels.get(name).and_then(|c| c.writer.as_ref()) {
+                files.push(writer.path().to_path_buf());
+            }
+        }
+        files.extend(prepare.as_ref().map(wal::Preparation::path));
+        files.sort_unstable();
+        files.dedup();
+        let mut dirs: Vec<PathBuf> = self.touched_dirs.drain().collect();
+        dirs.push(self.root.join(wal::WAL_DIR));
+        dirs.sort_unstable();
+        dirs.dedup();
+        if files.len() + dirs.len() > SYNC_FILES_MAX {
+            return SyncPlan::FileSystem {
+                dir: self.root_handle.clone(),
+                path: self.root.clone(),
+                prepare,
+            };
+        }
+        SyncPlan::Files {
+            files,
+            dirs,
             prepare,
         }
     }
@@ -453,6 +490,9 @@ impl DiskLog {
         if !self.channels.contains_key(&**name) {
             let dir = layout::channel_dir(&self.root, name);
             fs::create_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
+            if let Some(parent) = dir.parent() {
+                self.touched_dirs.insert(parent.to_path_buf());
+            }
             self.channels.insert(
                 name.clone(),
                 ChannelLog {
@@ -611,6 +651,9 @@ impl Storage for DiskLog {
             self.options.sync_checkpoints && self.options.prepare_log_files,
         )?;
         layout::sync_file_system(&self.root_handle).map_err(|e| StorageError::io(&self.root, e))?;
+        // Everything recovery wrote is durable now.
+        self.touched_files.clear();
+        self.touched_dirs.clear();
         // The next file is prepared on the sync thread, as a checkpoint of nothing.
         if let Some(preparation) = wal.next_preparation() {
             self.checkpoint = Some(self.checkpoint_plan(Some(preparation)));
@@ -709,8 +752,8 @@ impl Storage for DiskLog {
         self.take_sync_plan()?.run()
     }
 
-    /// A last checkpoint: every segment written (and, if `durable`, the file system
-    /// synced), then the write-ahead log deleted, so that the next start recovers
+    /// A last checkpoint: every segment written (and, if `durable`, synced with the
+    /// directories that gained files), then the write-ahead log deleted, so that the next start recovers
     /// from the segments without replaying it. Without a sync (`--fsync never`) the
     /// segments are as safe as the log was: in the kernel, which decides when they
     /// reach the disk.
@@ -719,12 +762,13 @@ impl Storage for DiskLog {
             return Ok(0);
         };
         self.flush_segments()?;
-        if durable {
-            layout::sync_file_system(&self.root_handle)
-                .map_err(|e| StorageError::io(&self.root, e))?;
-        }
+        let syncs = if durable {
+            self.checkpoint_plan(None).run()?
+        } else {
+            0
+        };
         wal.remove_all()?;
-        Ok(usize::from(durable))
+        Ok(syncs)
     }
 
     fn take_checkpoint(&mut self) -> Option<SyncPlan> {
@@ -998,6 +1042,7 @@ mod tests {
             SyncPlan::Nothing => "nothing".to_string(),
             SyncPlan::File { path, .. } => path.file_name().unwrap().to_string_lossy().into(),
             SyncPlan::FileSystem { .. } => "file system".to_string(),
+            SyncPlan::Files { .. } => "files".to_string(),
         }
     }
 
@@ -1057,9 +1102,21 @@ mod tests {
             sync_the_log(&mut disk, &root);
             if let Some(checkpoint) = disk.take_checkpoint() {
                 checkpoint.run().unwrap();
-                assert_eq!(kind(checkpoint), "file system");
+                // What the checkpoint synced is durable at its length now; the rest
+                // only as a checkpoint before left it.
+                let SyncPlan::Files { files, .. } = &checkpoint else {
+                    panic!(
+                        "a checkpoint of a few files syncs them: {}",
+                        kind(checkpoint)
+                    );
+                };
+                let now = lengths(&root);
+                for file in files {
+                    if let Some(&len) = now.get(file) {
+                        durable.insert(file.clone(), len);
+                    }
+                }
                 disk.checkpoint_done();
-                durable = lengths(&root);
                 checkpoints += 1;
                 // Two generations and the next one, prepared.
                 assert!(wal_files(&root).len() <= 3, "{:?}", wal_files(&root));
@@ -1092,7 +1149,7 @@ mod tests {
             assert!(wal_files(&root).len() <= 3, "{:?}", wal_files(&root));
         }
         let pending = pending.expect("a checkpoint was due");
-        let SyncPlan::FileSystem {
+        let SyncPlan::Files {
             prepare: Some(preparation),
             ..
         } = pending

@@ -1,5 +1,6 @@
 //! The sync thread: runs the sync plans the admin thread's journal hands it
-//! (`fdatasync` of one file or `syncfs` of the data directory's file system), one
+//! (`fdatasync` of one file, of the files a checkpoint covers, or `syncfs` of the data
+//! directory's file system), one
 //! after the other, and reports each one done, so the admin thread goes on reading,
 //! storing and answering while the disk flushes. It owns nothing of the log: a plan
 //! carries the descriptors it needs.

@@ -8,9 +8,10 @@
 //! header record naming the generation, then one record per event whose data is the
 //! channel name (a length byte, then the name) followed by the published body.
 //!
-//! A checkpoint writes every segment, starts generation `g + 1` and syncs the whole
-//! file system once (on the sync thread; not with `--fsync never`), which makes every
-//! segment write before it durable; generation
+//! A checkpoint writes every segment, starts generation `g + 1` and syncs the segments
+//! written since the last one (or, past `disk::SYNC_FILES_MAX` files, the whole file
+//! system; on the sync thread; not with `--fsync never`), which makes every segment
+//! write before it durable; generation
 //! `g + 2` starts only after that sync has completed, so then generation `g` holds
 //! nothing that is not durable in a segment, and is deleted. At most two generations
 //! hold events; recovery (`disk.rs`) writes their events back into the segments,
@@ -182,8 +183,8 @@ pub struct WalWriter {
     next_prepared: bool,
 }
 
-/// A write-ahead log file to prepare: its header and zeros, not synced (the sync that
-/// follows, `syncfs`, makes it durable).
+/// A write-ahead log file to prepare: its header and zeros, not synced (the checkpoint
+/// that prepares it syncs it).
 #[derive(Debug, Clone)]
 pub struct Preparation {
     dir: PathBuf,
@@ -192,9 +193,14 @@ pub struct Preparation {
 }
 
 impl Preparation {
+    /// The file it makes.
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(layout::segment_file(self.generation))
+    }
+
     /// Creates the file (replacing one a crash left half prepared).
     pub fn run(&self) -> Result<(), StorageError> {
-        let path = self.dir.join(layout::segment_file(self.generation));
+        let path = self.path();
         let (file, end) = create_with_header(&path, self.generation)?;
         let zeros = vec![0u8; 1 << 20];
         let mut at = end;
