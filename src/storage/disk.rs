@@ -753,10 +753,10 @@ impl Storage for DiskLog {
     }
 
     /// A last checkpoint: every segment written (and, if `durable`, synced with the
-    /// directories that gained files), then the write-ahead log deleted, so that the next start recovers
-    /// from the segments without replaying it. Without a sync (`--fsync never`) the
-    /// segments are as safe as the log was: in the kernel, which decides when they
-    /// reach the disk.
+    /// directories that gained files), then the write-ahead log deleted, so that the
+    /// next start recovers from the segments without replaying it. Without a sync
+    /// (`--fsync never`) the segments are as safe as the log was: in the kernel, which
+    /// decides when they reach the disk.
     fn shut_down(&mut self, durable: bool) -> Result<usize, StorageError> {
         let Some(wal) = self.wal.take() else {
             return Ok(0);

@@ -10,10 +10,10 @@
 //! - `always`: group commit, as Redis does it: the turn's flush is followed by one
 //!   sync, here, of the write-ahead log (one `fdatasync`, about 0.2 ms), before the
 //!   answers. The checkpoints of the write-ahead log (a sync of every segment written
-//!   since the last one, much longer) run on
-//!   the sync thread (`syncer.rs`): no answer waits for them. Handing every sync to
-//!   that thread instead did no better in interleaved trials (the two thread wake-ups
-//!   per group cost what the overlap gains).
+//!   since the last one, much longer) run on the sync thread (`syncer.rs`): no answer
+//!   waits for them. Handing every sync to that thread instead did no better in
+//!   interleaved trials (the two thread wake-ups per group cost what the overlap
+//!   gains).
 //! - `batch`: a sync of the write-ahead log every `--fsync-interval`, if anything was
 //!   appended, and the checkpoints, on the sync thread.
 //! - `never`: no sync; the kernel decides.

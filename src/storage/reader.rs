@@ -75,26 +75,23 @@ impl DiskReader {
         self.prepared.is_some()
     }
 
-    /// Whether the segment at `path` is read, as long as it is now.
-    fn is_cached(&self, path: &Path) -> bool {
-        fs::metadata(path).is_ok_and(|meta| {
-            self.cache
-                .iter()
-                .any(|c| c.path == path && c.len == meta.len())
-        })
+    /// Where the cache holds the segment at `path` as read at length `len`.
+    fn cached(&self, path: &Path, len: u64) -> Option<usize> {
+        self.cache
+            .iter()
+            .position(|c| c.path == path && c.len == len)
     }
 
     /// The records of the segment at `path`, read or from the cache; `None` when the
     /// file is gone (retention deleted it).
     fn segment_records(&mut self, path: &Path) -> Option<usize> {
         let len = fs::metadata(path).ok()?.len();
-        if let Some(i) = self
-            .cache
-            .iter()
-            .position(|c| c.path == path && c.len == len)
-        {
-            return Some(i);
-        }
+        self.cached(path, len)
+            .or_else(|| self.read_segment(path, len))
+    }
+
+    /// Reads the segment at `path`, `len` bytes long now, into the cache.
+    fn read_segment(&mut self, path: &Path, len: u64) -> Option<usize> {
         self.cache.retain(|c| c.path != path);
         let scan = match segment::scan_file(path) {
             Ok(scan) => scan,
@@ -222,10 +219,13 @@ impl DiskReader {
             return false;
         };
         let path = dir.join(layout::segment_file(first_id));
-        if self.is_cached(&path) {
+        let Ok(meta) = fs::metadata(&path) else {
+            return false;
+        };
+        if self.cached(&path, meta.len()).is_some() {
             return false;
         }
-        self.segment_records(&path);
+        self.read_segment(&path, meta.len());
         true
     }
 }
