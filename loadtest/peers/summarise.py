@@ -149,17 +149,20 @@ Readers polling every 60 s (±10 s), each poll a new connection (Halley `t=poll`
 {liveblog()}
 """)
 
-# The storage section (written by storage.sh) is kept from the previous document.
 import os
+
+# What we found, written by hand beside this script, follows the figures of this run.
+findings = os.path.join(os.path.dirname(os.path.abspath(__file__)), "findings.md")
+if os.path.exists(findings):
+    print(open(findings).read())
+
+# The storage section (written by storage.sh) is kept from the previous document, after
+# this run's findings.
 STORAGE_START = "<!-- storage: written by loadtest/peers/storage.sh -->"
 STORAGE_END = "<!-- /storage -->"
 previous = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "benchmarks.md")
 if os.path.exists(previous):
     text = open(previous).read()
     if STORAGE_START in text and STORAGE_END in text:
-        print(STORAGE_START + text.split(STORAGE_START, 1)[1].split(STORAGE_END, 1)[0] + STORAGE_END + "\n")
+        print(STORAGE_START + text.split(STORAGE_START, 1)[1].split(STORAGE_END, 1)[0] + STORAGE_END)
 
-# What we found, written by hand beside this script, follows the figures.
-findings = os.path.join(os.path.dirname(os.path.abspath(__file__)), "findings.md")
-if os.path.exists(findings):
-    print(open(findings).read())
