@@ -14,7 +14,7 @@ use mio::{Poll, Waker};
 
 use crate::admin::{self, Admin, AdminMessage, Store};
 use crate::admission::Admission;
-use crate::bus::{loop_channel, Bus};
+use crate::bus::{loop_channel, Bus, LoopMessage};
 use crate::channel::ChannelIndex;
 use crate::config::{Config, ConfigError};
 use crate::net;
@@ -158,7 +158,12 @@ impl Server {
             let (sender, inbox) = loop_channel(waker);
             senders.push(sender);
             let index = match &disk {
-                Some(_) => ChannelIndex::backed(config.history, recovered),
+                Some(_) => ChannelIndex::backed(
+                    config.history,
+                    recovered
+                        .iter()
+                        .map(|channel| (channel.name.clone(), channel.history(config.history))),
+                ),
                 None => ChannelIndex::new(config.history),
             };
             workers.push(Worker::new(
@@ -180,9 +185,15 @@ impl Server {
         let mut threads = Vec::new();
         let storing = match disk {
             Some((log, recovered)) => {
+                let loops = bus.senders();
+                let reply = move |number: usize, fetched| {
+                    if let Some(sender) = loops.get(number) {
+                        sender.send(LoopMessage::Fetched(fetched));
+                    }
+                };
                 let (catchup, thread) = storage::catchup::spawn(
                     Box::new(DiskReader::new(log.root(), stats.clone())),
-                    bus.senders(),
+                    reply,
                     stats.clone(),
                 )?;
                 threads.push(thread);

@@ -52,22 +52,18 @@ impl ChannelIndex {
         }
     }
 
-    /// An index whose histories are windows on a durable storage, which recovered
-    /// `channels`.
-    pub fn backed(history_capacity: usize, channels: &[crate::storage::Recovered]) -> ChannelIndex {
+    /// An index whose histories are windows on a durable storage: `channels` are the
+    /// channels it recovered, each with the window its storage made of it.
+    pub fn backed(
+        history_capacity: usize,
+        channels: impl IntoIterator<Item = (Arc<str>, History)>,
+    ) -> ChannelIndex {
         let mut index = ChannelIndex {
             durable: true,
             ..ChannelIndex::new(history_capacity)
         };
-        for channel in channels {
-            let history = History::recovered(
-                history_capacity,
-                &channel.tail,
-                channel.bounds.last_id,
-                channel.bounds.closed_id,
-                channel.bounds.first_id,
-            );
-            index.insert_with(channel.name.clone(), history);
+        for (name, history) in channels {
+            index.insert_with(name, history);
         }
         index
     }

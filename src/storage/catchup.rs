@@ -1,6 +1,7 @@
 //! The catch-up thread: reads from storage what a subscriber's cursor is owed but its
-//! loop no longer holds in memory, and sends it back through that loop's inbox, so no
-//! loop ever waits on the disk. Between requests it reads ahead what the last one
+//! loop no longer holds in memory, and hands it to `reply`, which sends it back through
+//! that loop's inbox (the bus, which sits above storage), so no loop ever waits on the
+//! disk. Between requests it reads ahead what the last one
 //! left owed, so a subscriber catching up finds its next events decoded.
 
 use std::sync::Arc;
@@ -9,7 +10,6 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Sender, TryRecvError};
 
 use super::{StorageReader, Stored};
-use crate::bus::{LoopMessage, LoopSender};
 use crate::stats::{add, bump, Stats};
 
 /// A loop's request: the events of `channel` after `cursor` up to `to`.
@@ -36,10 +36,11 @@ pub struct Fetched {
     pub items: Vec<Stored>,
 }
 
-/// Starts the catch-up thread; it stops when every loop has dropped its sender.
+/// Starts the catch-up thread; it stops when every loop has dropped its sender. Each
+/// answer goes to `reply` with the number of the loop that asked.
 pub fn spawn(
     mut reader: Box<dyn StorageReader>,
-    loops: Vec<LoopSender>,
+    reply: impl Fn(usize, Fetched) + Send + 'static,
     stats: Arc<Stats>,
 ) -> std::io::Result<(Sender<FetchRequest>, JoinHandle<()>)> {
     let (requests, inbox) = crossbeam_channel::unbounded::<FetchRequest>();
@@ -74,13 +75,12 @@ pub fn spawn(
                     .filter(|i| matches!(i, Stored::Event(_)))
                     .count();
                 add(&stats.admin.catchup_events, events as u64);
-                if let Some(sender) = loops.get(request.from_loop) {
-                    sender.send(LoopMessage::Fetched(Fetched {
-                        conn: request.conn,
-                        serial: request.serial,
-                        items,
-                    }));
-                }
+                let fetched = Fetched {
+                    conn: request.conn,
+                    serial: request.serial,
+                    items,
+                };
+                reply(request.from_loop, fetched);
             }
         })?;
     Ok((requests, thread))

@@ -38,7 +38,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::channel::Event;
+use crate::channel::{Event, History};
 
 pub use disk::{DiskLog, DiskOptions};
 pub use memory::MemoryStorage;
@@ -118,6 +118,20 @@ pub struct Recovered {
     pub bounds: Bounds,
     /// Its newest events, oldest first, at most as many as asked.
     pub tail: Vec<Arc<Event>>,
+}
+
+impl Recovered {
+    /// A loop's in-memory window on this channel: its tail, in front of what the
+    /// storage holds from `first_id` on.
+    pub fn history(&self, capacity: usize) -> History {
+        History::recovered(
+            capacity,
+            &self.tail,
+            self.bounds.last_id,
+            self.bounds.closed_id,
+            self.bounds.first_id,
+        )
+    }
 }
 
 /// What a read yields, in id order.

@@ -410,7 +410,8 @@ mod tests {
             },
             tail: events,
         };
-        let mut index = ChannelIndex::backed(2, &[recovered]);
+        let history = recovered.history(2);
+        let mut index = ChannelIndex::backed(2, [(recovered.name, history)]);
         let mut sub = subscribe(&mut index, &["a"], Since::Ids(vec![1]));
         let Step::Frame(gap) = sub.next(&index) else {
             panic!("a gap first")
