@@ -1,6 +1,7 @@
-//! Starting and stopping the server: binds the subscriber listeners (one per loop,
-//! SO_REUSEPORT) and the admin listener, raises the descriptor limit, starts a thread
-//! per loop and the admin thread, and stops them all on request.
+//! Starting and stopping the server: the descriptor budget, storage, the subscriber
+//! listeners (one per loop, SO_REUSEPORT) and the admin listener, a thread per
+//! subscriber loop and the admin thread (each an `engine::EventLoop` with its
+//! application), and stopping them all on request.
 
 use std::io;
 use std::net::SocketAddr;
@@ -10,22 +11,25 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 use log::{info, warn};
+use mio::net::TcpListener;
 use mio::{Poll, Waker};
 
-use crate::admin::{self, Admin, AdminMessage, Store};
+use crate::admin::{AdminApp, AdminMessage, ChannelIds};
 use crate::admission::Admission;
 use crate::bus::{loop_channel, Bus, LoopMessage};
 use crate::channel::ChannelIndex;
 use crate::config::{Config, ConfigError};
+use crate::engine::{self, EventLoop};
 use crate::net;
 use crate::stats::Stats;
+use crate::storage::catchup::FetchRequest;
 use crate::storage::journal::Journal;
 use crate::storage::syncer::Syncer;
 use crate::storage::{
     self, DiskLog, DiskOptions, DiskReader, FsyncPolicy, MemoryStorage, Recovered, Storage,
     StorageError,
 };
-use crate::worker::{self, Worker};
+use crate::subscriber::SubscriberApp;
 
 /// Descriptors kept back from `--max-conns` when it is derived from the limit: the
 /// listeners, wakers and polls, each loop's reserve descriptor, the admin port's
@@ -62,6 +66,12 @@ impl From<io::Error> for StartError {
     }
 }
 
+impl From<StorageError> for StartError {
+    fn from(error: StorageError) -> Self {
+        StartError::Storage(error)
+    }
+}
+
 /// Runs a thread's body; a panic there is a bug that has left its connections and
 /// state unknowable, so the process exits (for its supervisor to restart it) rather
 /// than go on with a dead loop that the kernel still sends connections to.
@@ -83,165 +93,83 @@ pub struct Server {
     stats: Arc<Stats>,
 }
 
+/// A subscriber loop's parts before it runs: its poll, listener and application.
+type LoopParts = (Poll, TcpListener, SubscriberApp);
+
 impl Server {
-    /// Binds every socket and starts every thread.
+    /// Binds every socket and starts every thread: the descriptor budget first, then
+    /// storage (a directory that cannot be trusted stops the start before any port is
+    /// bound), the listeners, the subscriber loops and the bus to them, the storage's
+    /// threads, and the admin thread.
     pub fn start(config: Config) -> Result<Server, StartError> {
         config.validate().map_err(StartError::Config)?;
-        let fd_limit = net::raise_fd_limit().unwrap_or(1024) as usize;
-        let held_back = DESCRIPTORS_HELD_BACK
-            + config.admin_max_conns
-            + 4 * config.threads
-            + if config.data_dir.is_some() {
-                OPEN_SEGMENTS + 8
-            } else {
-                0
-            };
-        let allowed = fd_limit.saturating_sub(held_back).max(1);
-        let max_conns = match config.max_conns {
-            Some(asked) if asked > allowed => {
-                warn!("--max-conns {asked} is more than the descriptor limit {fd_limit} allows with the admin port's share; using {allowed}");
-                allowed
-            }
-            Some(asked) => asked,
-            None => allowed,
-        };
-        let admission = Arc::new(Admission::new(max_conns));
+        let (fd_limit, max_conns) = descriptor_budget(&config);
+        let subscribers = Arc::new(Admission::new(max_conns));
         let config = Arc::new(config);
         let stats = Arc::new(Stats::new(config.threads));
-        // Storage first: a directory that cannot be trusted stops the start before
-        // any port is bound.
-        let disk = match &config.data_dir {
-            Some(dir) => {
-                let options = DiskOptions {
-                    segment_bytes: config.segment_size,
-                    retention: config.retain.clone(),
-                    max_open_files: OPEN_SEGMENTS,
-                    checkpoint_bytes: storage::wal::CHECKPOINT_BYTES,
-                    sync_checkpoints: config.fsync != FsyncPolicy::Never,
-                    // With `batch` the log is synced once a second: zero-filling a
-                    // file per checkpoint would cost more than it saves.
-                    prepare_log_files: config.fsync == FsyncPolicy::Always,
-                    gather_records: (config.history / 2).clamp(1, storage::disk::GATHER_RECORDS),
-                };
-                let mut log =
-                    DiskLog::open(dir, options, stats.clone()).map_err(StartError::Storage)?;
-                let recovered = log.recover(config.history).map_err(StartError::Storage)?;
-                info!(
-                    "storage: {} recovered {} channels",
-                    dir.display(),
-                    recovered.len()
-                );
-                Some((log, recovered))
-            }
-            None => None,
-        };
-        let recovered: &[Recovered] = disk.as_ref().map_or(&[], |(_, r)| r);
-
-        let bind = |addr: SocketAddr, reuse_port: bool, defer_accept: Duration| {
-            net::bind_listener(addr, reuse_port, defer_accept)
-                .map_err(|error| StartError::Bind { addr, error })
-        };
-        let first = bind(config.listen, true, config.defer_accept)?;
-        let subscriber_addr = first.local_addr()?;
-        let mut listeners = vec![first];
-        for _ in 1..config.threads {
-            listeners.push(bind(subscriber_addr, true, config.defer_accept)?);
-        }
-        let admin_listener = bind(config.admin_listen, false, Duration::ZERO)?;
+        let log = open_log(&config, &stats)?;
+        let (listeners, admin_listener) = bind_listeners(&config)?;
+        let subscriber_addr = listeners[0].local_addr()?;
         let admin_addr = admin_listener.local_addr()?;
-
-        let mut workers = Vec::new();
-        let mut senders = Vec::new();
-        for (number, listener) in listeners.into_iter().enumerate() {
-            let poll = Poll::new()?;
-            let waker = Arc::new(Waker::new(poll.registry(), worker::WAKER)?);
-            let (sender, inbox) = loop_channel(waker);
-            senders.push(sender);
-            let index = match &disk {
-                Some(_) => ChannelIndex::backed(
-                    config.history,
-                    recovered
-                        .iter()
-                        .map(|channel| (channel.name.clone(), channel.history(config.history))),
-                ),
-                None => ChannelIndex::new(config.history),
-            };
-            workers.push(Worker::new(
-                number,
-                poll,
-                listener,
-                inbox,
-                index,
-                config.clone(),
-                stats.clone(),
-                admission.clone(),
-            )?);
-        }
-        let bus = Bus::new(senders);
+        let recovered = log.as_ref().map_or(&[][..], |(_, recovered)| recovered);
+        let (mut loops, bus) = subscriber_loops(listeners, recovered, &config, &stats)?;
 
         let admin_poll = Poll::new()?;
-        let admin_waker = Arc::new(Waker::new(admin_poll.registry(), admin::WAKER)?);
-        let (admin_sender, admin_inbox) = crossbeam_channel::unbounded();
+        let admin_waker = Arc::new(Waker::new(admin_poll.registry(), engine::WAKER)?);
         let mut threads = Vec::new();
-        let storing = match disk {
+        let storage = match log {
             Some((log, recovered)) => {
-                let loops = bus.senders();
-                let reply = move |number: usize, fetched| {
-                    if let Some(sender) = loops.get(number) {
-                        sender.send(LoopMessage::Fetched(fetched));
-                    }
-                };
-                let (catchup, thread) = storage::catchup::spawn(
-                    Box::new(DiskReader::new(log.root(), stats.clone())),
-                    reply,
-                    stats.clone(),
-                )?;
+                let (catchup, thread) = spawn_catchup(&log, &bus, &stats)?;
                 threads.push(thread);
-                for worker in &mut workers {
-                    worker.set_catchup(catchup.clone());
+                for (_, _, app) in &mut loops {
+                    app.set_catchup(catchup.clone());
                 }
-                let syncer = match config.fsync {
-                    FsyncPolicy::Never => None,
-                    _ => Some(Syncer::spawn(admin_waker.clone(), stats.clone())?),
-                };
-                let journal = Journal::new(
-                    Box::new(log),
-                    config.fsync,
-                    config.fsync_interval,
-                    syncer,
-                    stats.clone(),
-                );
-                (Store::recovered(config.history, &recovered), journal)
+                durable_journal(log, &recovered, &config, &admin_waker, &stats)?
             }
             None => {
                 let memory = Box::new(MemoryStorage::new(config.history));
                 let journal = Journal::in_memory(memory, stats.clone());
-                (Store::new(config.history), journal)
+                (ChannelIds::new(config.history), journal)
             }
         };
-        let admin = Admin::new(
-            admin_poll,
-            admin_listener,
+
+        for (number, (poll, listener, app)) in loops.into_iter().enumerate() {
+            let event_loop = EventLoop::new(
+                poll,
+                listener,
+                app,
+                subscribers.clone(),
+                subscribers.clone(),
+            )?;
+            threads.push(spawn(format!("halley-loop-{number}"), move || {
+                event_loop.run()
+            })?);
+        }
+        let (admin_sender, admin_inbox) = crossbeam_channel::unbounded();
+        let admin = AdminApp::new(
             admin_inbox,
             config.clone(),
             stats.clone(),
             bus.clone(),
-            admission.clone(),
-            storing,
-        )?;
-
-        for (number, worker) in workers.into_iter().enumerate() {
-            threads.push(
-                std::thread::Builder::new()
-                    .name(format!("halley-loop-{number}"))
-                    .spawn(move || exit_if_panics(&format!("loop {number}"), || worker.run()))?,
-            );
-        }
-        threads.push(
-            std::thread::Builder::new()
-                .name("halley-admin".into())
-                .spawn(move || exit_if_panics("admin", || admin.run()))?,
+            storage,
         );
+        let admin_admission = Arc::new(Admission::new(config.admin_max_conns));
+        let admin_loop = EventLoop::new(
+            admin_poll,
+            admin_listener,
+            admin,
+            admin_admission,
+            subscribers,
+        )?;
+        threads.push(spawn("halley-admin".into(), move || {
+            // A publish should not wait for busy subscriber loops to finish their
+            // slices: with the shortest slice, one arriving while the loops are busy
+            // runs at once.
+            if let Err(e) = crate::sched::request_slice(crate::sched::SHORTEST_SLICE) {
+                log::debug!("admin: no short scheduler slice: {e}");
+            }
+            admin_loop.run()
+        })?);
         info!(
             "halley: subscribers on {subscriber_addr} ({} loops, at most {max_conns} connections, descriptor limit {fd_limit}), admin on {admin_addr}",
             config.threads
@@ -282,4 +210,150 @@ impl Server {
         }
         info!("halley: stopped");
     }
+}
+
+/// Raises the descriptor limit and decides `--max-conns` within it: the limit less
+/// what the admin port, the loops and storage hold back. Returns the limit and the
+/// connections allowed.
+fn descriptor_budget(config: &Config) -> (usize, usize) {
+    let fd_limit = net::raise_fd_limit().unwrap_or(1024) as usize;
+    let storage = if config.data_dir.is_some() {
+        OPEN_SEGMENTS + 8
+    } else {
+        0
+    };
+    let held_back = DESCRIPTORS_HELD_BACK + config.admin_max_conns + 4 * config.threads + storage;
+    let allowed = fd_limit.saturating_sub(held_back).max(1);
+    let max_conns = match config.max_conns {
+        Some(asked) if asked > allowed => {
+            warn!("--max-conns {asked} is more than the descriptor limit {fd_limit} allows with the admin port's share; using {allowed}");
+            allowed
+        }
+        Some(asked) => asked,
+        None => allowed,
+    };
+    (fd_limit, max_conns)
+}
+
+/// With `--data-dir`: opens the log and recovers its channels.
+fn open_log(
+    config: &Config,
+    stats: &Arc<Stats>,
+) -> Result<Option<(DiskLog, Vec<Recovered>)>, StartError> {
+    let Some(dir) = &config.data_dir else {
+        return Ok(None);
+    };
+    let options = DiskOptions {
+        segment_bytes: config.segment_size,
+        retention: config.retain.clone(),
+        max_open_files: OPEN_SEGMENTS,
+        checkpoint_bytes: storage::wal::CHECKPOINT_BYTES,
+        sync_checkpoints: config.fsync != FsyncPolicy::Never,
+        // With `batch` the log is synced once a second: zero-filling a file per
+        // checkpoint would cost more than it saves.
+        prepare_log_files: config.fsync == FsyncPolicy::Always,
+        gather_records: (config.history / 2).clamp(1, storage::disk::GATHER_RECORDS),
+    };
+    let mut log = DiskLog::open(dir, options, stats.clone())?;
+    let recovered = log.recover(config.history)?;
+    info!(
+        "storage: {} recovered {} channels",
+        dir.display(),
+        recovered.len()
+    );
+    Ok(Some((log, recovered)))
+}
+
+/// Binds a listener per subscriber loop on one address (SO_REUSEPORT: the kernel
+/// spreads connections over them) and the admin listener.
+fn bind_listeners(config: &Config) -> Result<(Vec<TcpListener>, TcpListener), StartError> {
+    let bind = |addr: SocketAddr, reuse_port: bool, defer_accept: Duration| {
+        net::bind_listener(addr, reuse_port, defer_accept)
+            .map_err(|error| StartError::Bind { addr, error })
+    };
+    let first = bind(config.listen, true, config.defer_accept)?;
+    let subscriber_addr = first.local_addr()?;
+    let mut listeners = vec![first];
+    for _ in 1..config.threads {
+        listeners.push(bind(subscriber_addr, true, config.defer_accept)?);
+    }
+    let admin = bind(config.admin_listen, false, Duration::ZERO)?;
+    Ok((listeners, admin))
+}
+
+/// A subscriber application per listener, each with its poll and the inbox the bus
+/// feeds, its channel index starting from what storage recovered.
+fn subscriber_loops(
+    listeners: Vec<TcpListener>,
+    recovered: &[Recovered],
+    config: &Arc<Config>,
+    stats: &Arc<Stats>,
+) -> Result<(Vec<LoopParts>, Bus), StartError> {
+    let mut loops = Vec::new();
+    let mut senders = Vec::new();
+    for (number, listener) in listeners.into_iter().enumerate() {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), engine::WAKER)?);
+        let (sender, inbox) = loop_channel(waker);
+        senders.push(sender);
+        let index = match config.data_dir {
+            Some(_) => ChannelIndex::backed(
+                config.history,
+                recovered
+                    .iter()
+                    .map(|channel| (channel.name.clone(), channel.history(config.history))),
+            ),
+            None => ChannelIndex::new(config.history),
+        };
+        let app = SubscriberApp::new(number, inbox, index, config.clone(), stats.clone());
+        loops.push((poll, listener, app));
+    }
+    Ok((loops, Bus::new(senders)))
+}
+
+/// Starts the catch-up thread over the log; its answers go back through the bus.
+fn spawn_catchup(
+    log: &DiskLog,
+    bus: &Bus,
+    stats: &Arc<Stats>,
+) -> io::Result<(Sender<FetchRequest>, JoinHandle<()>)> {
+    let loops = bus.senders();
+    let reply = move |number: usize, fetched| {
+        if let Some(sender) = loops.get(number) {
+            sender.send(LoopMessage::Fetched(fetched));
+        }
+    };
+    let reader = Box::new(DiskReader::new(log.root(), stats.clone()));
+    storage::catchup::spawn(reader, reply, stats.clone())
+}
+
+/// The admin thread's ids and journal over the recovered log, with a sync thread
+/// unless `--fsync never`.
+fn durable_journal(
+    log: DiskLog,
+    recovered: &[Recovered],
+    config: &Config,
+    admin_waker: &Arc<Waker>,
+    stats: &Arc<Stats>,
+) -> io::Result<(ChannelIds, Journal)> {
+    let syncer = match config.fsync {
+        FsyncPolicy::Never => None,
+        _ => Some(Syncer::spawn(admin_waker.clone(), stats.clone())?),
+    };
+    let journal = Journal::new(
+        Box::new(log),
+        config.fsync,
+        config.fsync_interval,
+        syncer,
+        stats.clone(),
+    );
+    Ok((ChannelIds::recovered(config.history, recovered), journal))
+}
+
+/// Starts a named thread that exits the process if its body panics.
+fn spawn(name: String, body: impl FnOnce() + Send + 'static) -> io::Result<JoinHandle<()>> {
+    let label = name.clone();
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(move || exit_if_panics(&label, body))
 }

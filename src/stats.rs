@@ -16,68 +16,82 @@ pub enum Kind {
 }
 
 macro_rules! counters {
-    ($(#[$meta:meta])* $name:ident { $($field:ident: $kind:ident, $help:literal;)* }) => {
+    (
+        $(#[$meta:meta])* $name:ident $(embeds $embedded:ident: $etype:ident)? {
+            $($field:ident: $kind:ident, $help:literal;)*
+        }
+    ) => {
         $(#[$meta])*
         #[derive(Debug, Default)]
         pub struct $name {
+            $(
+                /// The connection engine's counters (`ConnStats`).
+                pub $embedded: $etype,
+            )?
             $(#[doc = $help] pub $field: AtomicU64,)*
         }
 
         impl $name {
-            /// Every counter: name, kind, help text.
-            pub const FIELDS: &'static [(&'static str, Kind, &'static str)] =
-                &[$((stringify!($field), Kind::$kind, $help),)*];
+            /// Every counter: name, kind, help text (the embedded ones first).
+            pub fn fields() -> Vec<(&'static str, Kind, &'static str)> {
+                let mut fields = Vec::new();
+                $(fields.extend($etype::fields());)?
+                fields.extend([$((stringify!($field), Kind::$kind, $help),)*]);
+                fields
+            }
 
-            /// Current values, in the order of `FIELDS`.
+            /// Current values, in the order of `fields`.
             pub fn values(&self) -> Vec<u64> {
-                vec![$(self.$field.load(Ordering::Relaxed),)*]
+                let mut values = Vec::new();
+                $(values.extend(self.$embedded.values());)?
+                values.extend([$(self.$field.load(Ordering::Relaxed),)*]);
+                values
             }
         }
     };
 }
 
 counters! {
-    /// One subscriber loop's counters.
-    #[repr(align(128))]
-    LoopStats {
-        connections: Gauge, "Connections open now on the subscriber port.";
-        subscribers: Gauge, "Subscriptions waiting now (held long-polls and open streams).";
+    /// What the connection engine (`engine/`) counts, the same on both ports: each
+    /// refusal of bad input has one counter, whichever port it came to.
+    ConnStats {
+        connections: Gauge, "Connections open now.";
         connections_accepted: Counter, "Connections accepted.";
-        requests: Counter, "Requests read.";
-        events_delivered: Counter, "Event frames written to subscribers.";
-        bad_requests: Counter, "Requests refused with 400: bad syntax, target, channel, cursor or callback.";
-        heads_too_large: Counter, "Request heads over --max-head, answered 431.";
+        requests: Counter, "Request heads read.";
+        bad_requests: Counter, "Requests refused with 400: bad syntax, target, chunked body, channel, cursor or callback.";
+        heads_too_large: Counter, "Request heads over --max-head (or with too many headers), answered 431.";
         ambiguous_lengths: Counter, "Requests with both Content-Length and Transfer-Encoding or a bad length, answered 400.";
         unknown_codings: Counter, "Requests with a transfer coding other than chunked, answered 501.";
-        methods_not_allowed: Counter, "Requests with a body or a method other than GET, HEAD, OPTIONS, answered 405.";
-        too_many_channels: Counter, "Subscriptions over --max-channels, answered 400.";
+        messages_too_large: Counter, "Request bodies over --max-message, answered 413.";
+        methods_not_allowed: Counter, "Requests with a method (or a body) the path does not take, answered 405.";
         not_found: Counter, "Requests for unknown paths, answered 404.";
-        header_timeouts: Counter, "Connections closed because a head was not complete within --header-timeout.";
+        header_timeouts: Counter, "Connections closed because a request was not complete within --header-timeout (its body: --write-timeout).";
         keepalive_timeouts: Counter, "Idle keep-alive connections closed after --keepalive-timeout.";
-        slow_clients_dropped: Counter, "Subscribers dropped because their pending output passed --max-pending.";
-        write_timeouts: Counter, "Subscribers dropped because their output made no progress for --write-timeout.";
-        conns_refused: Counter, "Connections refused with 503 at --max-conns.";
+        write_timeouts: Counter, "Connections dropped because their output made no progress for --write-timeout.";
+        conns_refused: Counter, "Connections refused with 503 at --max-conns (--admin-max-conns on the admin port).";
         fd_refusals: Counter, "Connections refused because the process ran out of file descriptors.";
         fd_exhaustions: Counter, "Times accepting found the process out of file descriptors.";
     }
 }
 
 counters! {
+    /// One subscriber loop's counters.
+    #[repr(align(128))]
+    LoopStats embeds conns: ConnStats {
+        subscribers: Gauge, "Subscriptions waiting now (held long-polls and open streams).";
+        events_delivered: Counter, "Event frames written to subscribers.";
+        too_many_channels: Counter, "Subscriptions over --max-channels, answered 400.";
+        slow_clients_dropped: Counter, "Subscribers dropped because their pending output passed --max-pending.";
+    }
+}
+
+counters! {
     /// The admin port's counters.
     #[repr(align(128))]
-    AdminStats {
+    AdminStats embeds conns: ConnStats {
         events_published: Counter, "Events stored and sent to the loops (messages and close markers).";
         channels: Gauge, "Channels known.";
-        connections: Gauge, "Connections open now on the admin port.";
-        requests: Counter, "Requests read on the admin port.";
-        bad_requests: Counter, "Admin requests refused with 400 (bad name, body not UTF-8, bad syntax).";
-        messages_too_large: Counter, "Publishes over --max-message, answered 413.";
         publishes_to_closed: Counter, "Publishes to a closed channel, answered 409.";
-        not_found: Counter, "Admin requests for unknown paths, answered 404.";
-        methods_not_allowed: Counter, "Admin requests with a method the path does not take, answered 405.";
-        heads_too_large: Counter, "Admin request heads over --max-head, answered 431.";
-        header_timeouts: Counter, "Admin connections closed because a request was not complete in time.";
-        conns_refused: Counter, "Admin connections refused at --admin-max-conns.";
         events_stored: Counter, "Events written to the storage: in memory, or the on-disk log with --data-dir.";
         fsyncs: Counter, "Syncs to disk: an fdatasync of one file, an fsync of a directory, or a syncfs of the data directory's file system.";
         storage_errors: Counter, "Storage failures; after one, publishes are answered 503.";
@@ -108,7 +122,7 @@ impl Stats {
 
     /// Sum of each loop counter over all loops.
     pub fn loop_totals(&self) -> Vec<u64> {
-        let mut totals = vec![0u64; LoopStats::FIELDS.len()];
+        let mut totals = vec![0u64; LoopStats::fields().len()];
         for stats in &self.loops {
             for (total, value) in totals.iter_mut().zip(stats.values()) {
                 *total += value;
@@ -122,20 +136,21 @@ impl Stats {
     /// counters) and `loops` (each loop's counters).
     pub fn to_json(&self) -> String {
         let mut out = String::from("{");
-        push_fields(&mut out, LoopStats::FIELDS, &self.loop_totals());
+        let loop_fields = LoopStats::fields();
+        push_fields(&mut out, &loop_fields, &self.loop_totals());
         let _ = write!(
             out,
             ",\"events_published\":{},\"admin\":{{",
             self.admin.events_published.load(Ordering::Relaxed)
         );
-        push_fields(&mut out, AdminStats::FIELDS, &self.admin.values());
+        push_fields(&mut out, &AdminStats::fields(), &self.admin.values());
         out.push_str("},\"loops\":[");
         for (i, stats) in self.loops.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
             out.push('{');
-            push_fields(&mut out, LoopStats::FIELDS, &stats.values());
+            push_fields(&mut out, &loop_fields, &stats.values());
             out.push('}');
         }
         out.push_str("]}");
@@ -147,7 +162,7 @@ impl Stats {
     pub fn to_prometheus(&self) -> String {
         let mut out = String::new();
         let per_loop: Vec<Vec<u64>> = self.loops.iter().map(LoopStats::values).collect();
-        for (i, (name, kind, help)) in LoopStats::FIELDS.iter().enumerate() {
+        for (i, (name, kind, help)) in LoopStats::fields().iter().enumerate() {
             let (metric, kind) = metric_name(name, *kind);
             let _ = writeln!(out, "# HELP {metric} {help}\n# TYPE {metric} {kind}");
             for (number, values) in per_loop.iter().enumerate() {
@@ -155,7 +170,7 @@ impl Stats {
             }
         }
         let admin_values = self.admin.values();
-        for (i, (name, kind, help)) in AdminStats::FIELDS.iter().enumerate() {
+        for (i, (name, kind, help)) in AdminStats::fields().iter().enumerate() {
             let (metric, kind) = metric_name(&format!("admin_{name}"), *kind);
             let _ = writeln!(
                 out,
@@ -219,7 +234,7 @@ mod tests {
     #[test]
     fn prometheus_text_labels_loops() {
         let stats = Stats::new(2);
-        bump(&stats.loops[1].header_timeouts);
+        bump(&stats.loops[1].conns.header_timeouts);
         let text = stats.to_prometheus();
         assert!(text.contains("# TYPE halley_header_timeouts_total counter\n"));
         assert!(text.contains("halley_header_timeouts_total{loop=\"1\"} 1\n"));

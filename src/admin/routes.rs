@@ -1,9 +1,10 @@
-//! The admin port's requests and answers.
+//! A request arrives on the admin port: publish, close, channel info, stats,
+//! metrics, health and the console page.
 
-use super::storing::Answer;
-use super::Admin;
+use super::acks::{self, Answer};
+use super::{reply, AdminApp, AdminConn, PublishError, TEXT};
 use crate::channel::is_valid_name;
-use crate::http::request::RequestHead;
+use crate::engine::{Connection, Cx, Request};
 use crate::http::{target, Method, Status};
 use crate::stats::bump;
 
@@ -11,210 +12,168 @@ use crate::stats::bump;
 const COUNT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 const JSON: &[u8] = b"application/json";
-const TEXT: &[u8] = b"text/plain; charset=utf-8";
 
-impl Admin {
-    /// Answers one complete request, read into `input`, with its body.
-    pub(super) fn route(
-        &mut self,
-        key: usize,
-        head: &RequestHead,
-        input: &[u8],
-        body: &[u8],
-        keep_alive: bool,
-    ) {
-        let Ok((path, _query)) = target::split(head.target.of(input)) else {
-            bump(&self.stats.admin.bad_requests);
-            return self.reply(
-                key,
-                Status::BadRequest,
+type Conn = Connection<AdminConn>;
+
+/// Answers one whole request.
+pub fn route(app: &mut AdminApp, cx: &mut Cx, key: usize, conn: &mut Conn, request: &Request<'_>) {
+    let Ok((path, _query)) = target::split(request.target()) else {
+        bump(&app.stats.admin.conns.bad_requests);
+        return reply(cx, conn, Status::BadRequest, TEXT, b"bad request target\n");
+    };
+    let (action, rest) = match path[1..].split_once('/') {
+        Some((action, rest)) => (action, Some(rest)),
+        None => (&path[1..], None),
+    };
+    let body = request.body;
+    match (request.head.method, action, rest) {
+        (Method::Post, "pub", Some(name)) => {
+            with_channel_name(app, cx, conn, name, |app, cx, conn, name| {
+                publish(app, cx, key, conn, name, body)
+            })
+        }
+        (Method::Post, "close", Some(name)) => {
+            with_channel_name(app, cx, conn, name, |app, cx, conn, name| {
+                close_channel(app, cx, key, conn, name)
+            })
+        }
+        (Method::Get | Method::Head, "channels", Some(name)) => {
+            with_channel_name(app, cx, conn, name, channel_info)
+        }
+        (Method::Get | Method::Head, "stats", None) => {
+            count_channels(app);
+            let json = app.stats.to_json();
+            reply(cx, conn, Status::Ok, JSON, json.as_bytes())
+        }
+        (Method::Get | Method::Head, "metrics", None) => {
+            count_channels(app);
+            let text = app.stats.to_prometheus();
+            let content_type = b"text/plain; version=0.0.4; charset=utf-8";
+            reply(cx, conn, Status::Ok, content_type, text.as_bytes())
+        }
+        (Method::Get | Method::Head, "healthz", None) => reply(cx, conn, Status::Ok, TEXT, b"ok\n"),
+        (Method::Get | Method::Head, "", None) => {
+            let page = crate::assets::CONSOLE.body;
+            reply(cx, conn, Status::Ok, b"text/html; charset=utf-8", page)
+        }
+        (_, "pub" | "close", Some(_))
+        | (_, "channels", Some(_))
+        | (_, "stats" | "metrics" | "healthz" | "", None) => {
+            bump(&app.stats.admin.conns.methods_not_allowed);
+            reply(
+                cx,
+                conn,
+                Status::MethodNotAllowed,
                 TEXT,
-                b"bad request target\n",
-                keep_alive,
-            );
-        };
-        let method = head.method;
-        let (action, rest) = match path[1..].split_once('/') {
-            Some((action, rest)) => (action, Some(rest)),
-            None => (&path[1..], None),
-        };
-        match (method, action, rest) {
-            (Method::Post, "pub", Some(name)) => self.publish(key, name, body, keep_alive),
-            (Method::Post, "close", Some(name)) => self.close_channel(key, name, keep_alive),
-            (Method::Get | Method::Head, "channels", Some(name)) => {
-                self.channel_info(key, name, keep_alive)
-            }
-            (Method::Get | Method::Head, "stats", None) => {
-                self.stats.admin.channels.store(
-                    self.store.len() as u64,
-                    std::sync::atomic::Ordering::Relaxed,
-                );
-                let json = self.stats.to_json();
-                self.reply(key, Status::Ok, JSON, json.as_bytes(), keep_alive)
-            }
-            (Method::Get | Method::Head, "metrics", None) => {
-                self.stats.admin.channels.store(
-                    self.store.len() as u64,
-                    std::sync::atomic::Ordering::Relaxed,
-                );
-                let text = self.stats.to_prometheus();
-                self.reply(
-                    key,
-                    Status::Ok,
-                    b"text/plain; version=0.0.4; charset=utf-8",
-                    text.as_bytes(),
-                    keep_alive,
-                )
-            }
-            (Method::Get | Method::Head, "healthz", None) => {
-                self.reply(key, Status::Ok, TEXT, b"ok\n", keep_alive)
-            }
-            (Method::Get | Method::Head, "", None) => self.reply(
-                key,
-                Status::Ok,
-                b"text/html; charset=utf-8",
-                crate::assets::CONSOLE.body,
-                keep_alive,
-            ),
-            (_, "pub" | "close", Some(_))
-            | (_, "channels", Some(_))
-            | (_, "stats" | "metrics" | "healthz" | "", None) => {
-                bump(&self.stats.admin.methods_not_allowed);
-                self.reply(
-                    key,
-                    Status::MethodNotAllowed,
-                    TEXT,
-                    b"method not allowed here\n",
-                    keep_alive,
-                )
-            }
-            _ => {
-                bump(&self.stats.admin.not_found);
-                self.reply(key, Status::NotFound, TEXT, b"not found\n", keep_alive)
-            }
+                b"method not allowed here\n",
+            )
+        }
+        _ => {
+            bump(&app.stats.admin.conns.not_found);
+            reply(cx, conn, Status::NotFound, TEXT, b"not found\n")
         }
     }
+}
 
-    /// Decodes and checks the channel name of a path segment, and answers with
-    /// `answer` if it is good, 400 if not. (The name is decoded into a buffer kept for
-    /// the next request.)
-    fn with_channel_name(
-        &mut self,
-        key: usize,
-        segment: &str,
-        keep_alive: bool,
-        answer: impl FnOnce(&mut Admin, &str),
-    ) {
-        let mut name = std::mem::take(&mut self.name);
-        name.clear();
-        if target::decode_into(segment, false, &mut name).is_ok() && is_valid_name(&name) {
-            answer(self, &name);
-        } else {
-            bump(&self.stats.admin.bad_requests);
-            self.reply(
-                key,
-                Status::BadRequest,
-                TEXT,
-                b"a channel name is 1 to 128 bytes of A-Z a-z 0-9 _ . : @ -\n",
-                keep_alive,
-            );
-        }
-        self.name = name;
-    }
+/// Brings the `channels` gauge up to date before it is reported.
+fn count_channels(app: &AdminApp) {
+    let known = app.ids.len() as u64;
+    app.stats
+        .admin
+        .channels
+        .store(known, std::sync::atomic::Ordering::Relaxed);
+}
 
-    fn publish(&mut self, key: usize, segment: &str, body: &[u8], keep_alive: bool) {
-        self.with_channel_name(key, segment, keep_alive, |admin, name| {
-            admin.publish_to(key, name, body, keep_alive)
-        })
-    }
-
-    fn publish_to(&mut self, key: usize, name: &str, body: &[u8], keep_alive: bool) {
-        if self.refuse_if_storage_broken(key, keep_alive) {
-            return;
-        }
-        if body.len() > self.config.max_message {
-            bump(&self.stats.admin.messages_too_large);
-            return self.reply(
-                key,
-                Status::ContentTooLarge,
-                TEXT,
-                b"body over --max-message\n",
-                keep_alive,
-            );
-        }
-        let Ok(data) = std::str::from_utf8(body) else {
-            bump(&self.stats.admin.bad_requests);
-            return self.reply(
-                key,
-                Status::BadRequest,
-                TEXT,
-                b"the body must be UTF-8\n",
-                keep_alive,
-            );
-        };
-        match self.store.publish(name, data) {
-            Ok(event) => {
-                let answer = Answer::Id {
-                    status: Status::Created,
-                    channel: event.channel.clone(),
-                    id: event.id,
-                };
-                self.store_and_answer(key, event, body, answer, keep_alive)
-            }
-            Err(super::PublishError::Closed) => {
-                bump(&self.stats.admin.publishes_to_closed);
-                let answer = Answer::Text {
-                    status: Status::Conflict,
-                    body: b"the channel is closed\n",
-                };
-                self.answer_after_stored(key, answer, keep_alive)
-            }
-        }
-    }
-
-    fn close_channel(&mut self, key: usize, segment: &str, keep_alive: bool) {
-        self.with_channel_name(key, segment, keep_alive, |admin, name| {
-            admin.close_named(key, name, keep_alive)
-        })
-    }
-
-    fn close_named(&mut self, key: usize, name: &str, keep_alive: bool) {
-        if self.refuse_if_storage_broken(key, keep_alive) {
-            return;
-        }
-        let closing = self.store.close(name);
-        let answer = Answer::Id {
-            status: Status::Ok,
-            channel: closing.channel,
-            id: closing.id,
-        };
-        match closing.marker {
-            Some(marker) => self.store_and_answer(key, marker, b"", answer, keep_alive),
-            None => self.answer_after_stored(key, answer, keep_alive),
-        }
-    }
-
-    fn channel_info(&mut self, key: usize, segment: &str, keep_alive: bool) {
-        self.with_channel_name(key, segment, keep_alive, |admin, name| {
-            admin.channel_info_of(key, name, keep_alive)
-        })
-    }
-
-    fn channel_info_of(&mut self, key: usize, name: &str, keep_alive: bool) {
-        let Some(info) = self.store.info(name) else {
-            return self.reply(
-                key,
-                Status::NotFound,
-                TEXT,
-                b"no such channel\n",
-                keep_alive,
-            );
-        };
-        let subscribers = self.bus.count_subscribers(name, COUNT_TIMEOUT);
-        let answer = format!(
-            "{{\"channel\":\"{name}\",\"first_id\":{},\"last_id\":{},\"closed\":{},\"subscribers\":{subscribers}}}\n",
-            info.first_id, info.last_id, info.closed
+/// Decodes and checks the channel name of a path segment, and answers with `answer`
+/// if it is good, 400 if not. (The name is decoded into a buffer kept for the next
+/// request.)
+fn with_channel_name(
+    app: &mut AdminApp,
+    cx: &mut Cx,
+    conn: &mut Conn,
+    segment: &str,
+    answer: impl FnOnce(&mut AdminApp, &mut Cx, &mut Conn, &str),
+) {
+    let mut name = std::mem::take(&mut app.name);
+    name.clear();
+    if target::decode_into(segment, false, &mut name).is_ok() && is_valid_name(&name) {
+        answer(app, cx, conn, &name);
+    } else {
+        bump(&app.stats.admin.conns.bad_requests);
+        reply(
+            cx,
+            conn,
+            Status::BadRequest,
+            TEXT,
+            b"a channel name is 1 to 128 bytes of A-Z a-z 0-9 _ . : @ -\n",
         );
-        self.reply(key, Status::Ok, JSON, answer.as_bytes(), keep_alive)
     }
+    app.name = name;
+}
+
+/// `POST /pub/{name}`: gives the body the channel's next id and stores it (the body's
+/// size was checked against `--max-message` before it was read).
+fn publish(app: &mut AdminApp, cx: &mut Cx, key: usize, conn: &mut Conn, name: &str, body: &[u8]) {
+    if acks::refuse_if_storage_broken(app, cx, conn) {
+        return;
+    }
+    let Ok(data) = std::str::from_utf8(body) else {
+        bump(&app.stats.admin.conns.bad_requests);
+        return reply(
+            cx,
+            conn,
+            Status::BadRequest,
+            TEXT,
+            b"the body must be UTF-8\n",
+        );
+    };
+    match app.ids.publish(name, data) {
+        Ok(event) => {
+            let answer = Answer::Id {
+                status: Status::Created,
+                channel: event.channel.clone(),
+                id: event.id,
+            };
+            acks::store_and_answer(app, cx, key, conn, event, body, answer)
+        }
+        Err(PublishError::Closed) => {
+            bump(&app.stats.admin.publishes_to_closed);
+            let answer = Answer::Text {
+                status: Status::Conflict,
+                body: b"the channel is closed\n",
+            };
+            acks::answer_after_stored(app, cx, key, conn, answer)
+        }
+    }
+}
+
+/// `POST /close/{name}`: stores the channel's close marker (once).
+fn close_channel(app: &mut AdminApp, cx: &mut Cx, key: usize, conn: &mut Conn, name: &str) {
+    if acks::refuse_if_storage_broken(app, cx, conn) {
+        return;
+    }
+    let closing = app.ids.close(name);
+    let answer = Answer::Id {
+        status: Status::Ok,
+        channel: closing.channel,
+        id: closing.id,
+    };
+    match closing.marker {
+        Some(marker) => acks::store_and_answer(app, cx, key, conn, marker, b"", answer),
+        None => acks::answer_after_stored(app, cx, key, conn, answer),
+    }
+}
+
+/// `GET /channels/{name}`: what is known of it, and who waits on it now over every
+/// loop.
+fn channel_info(app: &mut AdminApp, cx: &mut Cx, conn: &mut Conn, name: &str) {
+    let Some(info) = app.ids.info(name) else {
+        return reply(cx, conn, Status::NotFound, TEXT, b"no such channel\n");
+    };
+    let subscribers = app.bus.count_subscribers(name, COUNT_TIMEOUT);
+    let answer = format!(
+        "{{\"channel\":\"{name}\",\"first_id\":{},\"last_id\":{},\"closed\":{},\"subscribers\":{subscribers}}}\n",
+        info.first_id, info.last_id, info.closed
+    );
+    reply(cx, conn, Status::Ok, JSON, answer.as_bytes())
 }

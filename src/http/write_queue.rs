@@ -180,6 +180,7 @@ pub(crate) mod tests {
 
     /// A socket that takes at most `per_write` bytes per call, then `WouldBlock` once
     /// `budget` is spent: partial writes everywhere.
+    #[derive(Debug)]
     pub struct StingySocket {
         pub written: Vec<u8>,
         pub per_write: usize,

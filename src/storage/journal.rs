@@ -53,7 +53,7 @@ pub enum Report {
     Synced { through: u64 },
     /// Storage failed: appends not yet reported durable may not be, and no more are
     /// taken.
-    Failed { error: String },
+    Failed { error: StorageError },
 }
 
 /// The storage, as the admin thread writes it.
@@ -80,9 +80,9 @@ pub struct Journal {
     /// The number of the checkpoint job running on the sync thread, if one is.
     checkpoint_job: Option<u64>,
     /// Why storage failed, once it has.
-    broken: Option<String>,
+    broken: Option<StorageError>,
     /// A failure to report that the sync thread did not see (making a plan failed).
-    failure: Option<String>,
+    failure: Option<StorageError>,
     next_sync_ms: u64,
     next_retention_ms: u64,
 }
@@ -128,12 +128,12 @@ impl Journal {
     }
 
     /// Stores an event; says when it may be acknowledged, or why it cannot be stored.
-    pub fn append(&mut self, entry: &Entry) -> Result<Ack, String> {
+    pub fn append(&mut self, entry: &Entry) -> Result<Ack, StorageError> {
         if let Some(why) = &self.broken {
             return Err(why.clone());
         }
         if let Err(e) = self.storage.append(entry) {
-            return Err(self.fail(e.to_string()));
+            return Err(self.fail(e));
         }
         bump(&self.stats.admin.events_stored);
         self.appended += 1;
@@ -144,8 +144,8 @@ impl Journal {
     }
 
     /// Why storage failed, once it has.
-    pub fn broken(&self) -> Option<&str> {
-        self.broken.as_deref()
+    pub fn broken(&self) -> Option<&StorageError> {
+        self.broken.as_ref()
     }
 
     /// The append an answer given now must wait for, so that it does not tell of an
@@ -255,11 +255,13 @@ impl Journal {
 
     /// Fails on an error found at the end of a turn, to be reported by `take_report`.
     fn fail_to_report(&mut self, error: StorageError) {
-        let error = self.fail(error.to_string());
+        let error = self.fail(error);
         self.failure = Some(error);
     }
 
-    fn fail(&mut self, error: String) -> String {
+    /// Stops the journal for `error` (the first failure is the one kept and logged);
+    /// returns the failure in force.
+    fn fail(&mut self, error: StorageError) -> StorageError {
         if self.broken.is_none() {
             error!("storage failed, no more publishes will be accepted: {error}");
             bump(&self.stats.admin.storage_errors);
@@ -351,8 +353,8 @@ mod tests {
     fn always_syncs_each_turn_once_and_checkpoints_on_the_sync_thread() {
         let (mut journal, mut poll, root) = journal(FsyncPolicy::Always, 8_000);
         let before = fsyncs(&journal);
-        assert_eq!(journal.append(&entry(1)), Ok(Ack::AfterSync(1)));
-        assert_eq!(journal.append(&entry(2)), Ok(Ack::AfterSync(2)));
+        assert_eq!(journal.append(&entry(1)).ok(), Some(Ack::AfterSync(1)));
+        assert_eq!(journal.append(&entry(2)).ok(), Some(Ack::AfterSync(2)));
         assert_eq!(journal.unsynced(), Some(2));
         assert!(
             journal.take_report().is_none(),
@@ -395,7 +397,7 @@ mod tests {
     fn batch_answers_at_the_end_of_the_turn_and_syncs_on_the_sync_thread() {
         let (mut journal, mut poll, root) = journal(FsyncPolicy::Batch, 1 << 20);
         let before = fsyncs(&journal);
-        assert_eq!(journal.append(&entry(1)), Ok(Ack::AfterSync(1)));
+        assert_eq!(journal.append(&entry(1)).ok(), Some(Ack::AfterSync(1)));
         assert_eq!(journal.unsynced(), Some(1));
         assert!(journal.take_report().is_none(), "not before the turn ends");
         journal.end_turn(0);
@@ -438,7 +440,7 @@ mod tests {
             stats,
         );
         for id in 1..=200 {
-            assert_eq!(journal.append(&entry(id)), Ok(Ack::AfterSync(id)));
+            assert_eq!(journal.append(&entry(id)).ok(), Some(Ack::AfterSync(id)));
             assert!(journal.take_report().is_none());
             journal.end_turn(id * 100);
             assert!(

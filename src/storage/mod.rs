@@ -226,11 +226,11 @@ impl SyncPlan {
     }
 }
 
-/// Why storage failed.
-#[derive(Debug)]
+/// Why storage failed. Cloned to every answer refused after a failure.
+#[derive(Debug, Clone)]
 pub enum StorageError {
     /// An operating-system error on a path.
-    Io { path: String, error: io::Error },
+    Io { path: String, error: Arc<io::Error> },
     /// The data directory cannot be trusted (another format, a bad header, not ours);
     /// nothing was changed.
     Untrusted(String),
@@ -240,7 +240,7 @@ impl StorageError {
     pub fn io(path: &Path, error: io::Error) -> StorageError {
         StorageError::Io {
             path: path.display().to_string(),
-            error,
+            error: Arc::new(error),
         }
     }
 }

@@ -12,7 +12,7 @@ use log::error;
 use mio::Waker;
 use std::sync::Arc;
 
-use super::SyncPlan;
+use super::{StorageError, SyncPlan};
 use crate::stats::{add, Stats};
 
 /// What the thread tells the admin thread of each plan, in the order they were sent.
@@ -21,7 +21,7 @@ pub enum SyncReport {
     /// The plan ran: what it covered is durable.
     Synced,
     /// The plan failed: what it covered may not be durable.
-    Failed { error: String },
+    Failed { error: StorageError },
 }
 
 /// The admin thread's end of the sync thread.
@@ -48,9 +48,7 @@ impl Syncer {
                         }
                         Err(e) => {
                             error!("storage: sync failed: {e}");
-                            SyncReport::Failed {
-                                error: e.to_string(),
-                            }
+                            SyncReport::Failed { error: e }
                         }
                     };
                     if outbox.send(report).is_ok() {

@@ -7,7 +7,7 @@
 use bytes::Bytes;
 
 use crate::channel::ChannelIndex;
-use crate::subscribe::state::{push_control_json, Frame, Subscription};
+use crate::subscription::state::{push_control_json, Frame, Subscription};
 
 /// Bytes of padding in the prelude, past the 1 KiB the protocol asks for.
 const PADDING_BYTES: usize = 1100;
@@ -58,7 +58,7 @@ pub fn frame(
 #[cfg(test)]
 mod tests {
     use super::super::test_support::{setup, wire};
-    use crate::subscribe::Transport;
+    use crate::subscription::Transport;
 
     #[test]
     fn frames_are_callback_calls() {

@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use crate::channel::ChannelIndex;
 use crate::http::Piece;
-use crate::subscribe::state::{push_control_json, FetchRange, Frame, Step, Subscription};
+use crate::subscription::state::{push_control_json, FetchRange, Frame, Step, Subscription};
 
 /// The frames of one answer, each shared or owned.
 #[derive(Debug, Default)]
@@ -101,7 +101,7 @@ impl Body {
 mod tests {
     use super::super::test_support::setup;
     use super::*;
-    use crate::subscribe::Transport;
+    use crate::subscription::Transport;
 
     fn text(body: &Body) -> String {
         let mut out = Vec::new();

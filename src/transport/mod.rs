@@ -14,8 +14,8 @@ pub mod stream;
 use bytes::Bytes;
 
 use crate::channel::ChannelIndex;
-use crate::subscribe::state::{Frame, Subscription};
-use crate::subscribe::Transport;
+use crate::subscription::state::{Frame, Subscription};
+use crate::subscription::Transport;
 
 /// The terminating chunk of a chunked body.
 pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
@@ -80,8 +80,8 @@ pub(crate) mod test_support {
     use std::sync::Arc;
 
     use crate::channel::{ChannelIndex, Event};
-    use crate::subscribe::request::Since;
-    use crate::subscribe::{Subscription, Transport};
+    use crate::subscription::request::Since;
+    use crate::subscription::{Subscription, Transport};
 
     /// An index with `count` messages `m1`, `m2`, ... in each named channel, and a
     /// subscription to those channels from `since`.
@@ -117,7 +117,7 @@ pub(crate) mod test_support {
     /// Every frame owed, encoded and concatenated as the wire would carry them.
     pub fn wire(index: &ChannelIndex, sub: &mut Subscription, chunked: bool) -> String {
         let mut out = Vec::new();
-        while let crate::subscribe::state::Step::Frame(frame) = sub.next(index) {
+        while let crate::subscription::state::Step::Frame(frame) = sub.next(index) {
             let mut head = Vec::new();
             let (shared, tail) = super::encode_stream_frame(sub, &frame, chunked, index, &mut head);
             out.extend_from_slice(&head);

@@ -6,7 +6,7 @@
 use bytes::Bytes;
 
 use crate::channel::ChannelIndex;
-use crate::subscribe::state::{push_control_json, Frame, Subscription};
+use crate::subscription::state::{push_control_json, Frame, Subscription};
 
 /// The heartbeat comment as a chunk.
 const HEARTBEAT_CHUNK: &[u8] = b"6\r\n: hb\n\n\r\n";
@@ -60,7 +60,7 @@ pub fn frame(
 #[cfg(test)]
 mod tests {
     use super::super::test_support::{setup, wire};
-    use crate::subscribe::Transport;
+    use crate::subscription::Transport;
 
     #[test]
     fn one_channel_ids_are_event_ids() {

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use crate::channel::ChannelIndex;
-use crate::subscribe::state::{push_control_json, Frame, Subscription};
+use crate::subscription::state::{push_control_json, Frame, Subscription};
 
 /// The heartbeat line as a chunk.
 const HEARTBEAT_CHUNK: &[u8] = b"9\r\n{\"hb\":1}\n\r\n";
@@ -33,8 +33,8 @@ pub fn frame(
 #[cfg(test)]
 mod tests {
     use super::super::test_support::{setup, wire};
-    use crate::subscribe::state::Frame;
-    use crate::subscribe::Transport;
+    use crate::subscription::state::Frame;
+    use crate::subscription::Transport;
 
     #[test]
     fn lines_as_chunks() {

@@ -1,15 +1,15 @@
 //! The authority over channel ids: the admin thread gives every event its id here,
 //! knows which channels are closed, and answers what `GET /channels/{name}` reports.
-//! The events themselves are kept by the storage (`storage/`) and the loops' history
-//! replicas (`channel/index.rs`), which receive every event in id order from this one
-//! thread once it is stored.
+//! It keeps no event: `acks.rs` hands each to the storage (`storage/`), and the
+//! loops' history replicas (`channel/index.rs`) receive every event in id order from
+//! this one thread once it is stored.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::channel::Event;
 
-/// What the store knows of one channel.
+/// What is known of one channel.
 #[derive(Debug, Clone)]
 struct ChannelMeta {
     name: Arc<str>,
@@ -32,7 +32,7 @@ pub struct ChannelInfo {
 /// What closing a channel did.
 #[derive(Debug)]
 pub struct Closing {
-    /// The channel's name, as the store keeps it.
+    /// The channel's name, as kept here.
     pub channel: Arc<str>,
     /// The close marker's id.
     pub id: u64,
@@ -47,9 +47,9 @@ pub enum PublishError {
     Closed,
 }
 
-/// Every channel that has had an event.
+/// Every channel that has had an event: its last id and whether it is closed.
 #[derive(Debug)]
-pub struct Store {
+pub struct ChannelIds {
     channels: HashMap<Arc<str>, ChannelMeta>,
     /// `--history`, to report `first_id`.
     history: usize,
@@ -57,9 +57,9 @@ pub struct Store {
     durable: bool,
 }
 
-impl Store {
-    pub fn new(history: usize) -> Store {
-        Store {
+impl ChannelIds {
+    pub fn new(history: usize) -> ChannelIds {
+        ChannelIds {
             channels: HashMap::new(),
             history,
             durable: false,
@@ -67,13 +67,13 @@ impl Store {
     }
 
     /// The ids of the channels a durable storage recovered.
-    pub fn recovered(history: usize, channels: &[crate::storage::Recovered]) -> Store {
-        let mut store = Store {
+    pub fn recovered(history: usize, channels: &[crate::storage::Recovered]) -> ChannelIds {
+        let mut ids = ChannelIds {
             durable: true,
-            ..Store::new(history)
+            ..ChannelIds::new(history)
         };
         for channel in channels {
-            store.channels.insert(
+            ids.channels.insert(
                 channel.name.clone(),
                 ChannelMeta {
                     name: channel.name.clone(),
@@ -83,7 +83,7 @@ impl Store {
                 },
             );
         }
-        store
+        ids
     }
 
     /// Durable storage now holds `name` from `first_id` on.
@@ -177,19 +177,19 @@ mod tests {
 
     #[test]
     fn ids_grow_by_one_and_close_is_final() {
-        let mut store = Store::new(2);
-        assert_eq!(store.publish("a", "x").unwrap().id, 1);
-        assert_eq!(store.publish("a", "y").unwrap().id, 2);
-        assert_eq!(store.publish("b", "z").unwrap().id, 1);
-        assert_eq!(store.publish("a", "w").unwrap().id, 3);
-        let closing = store.close("a");
+        let mut ids = ChannelIds::new(2);
+        assert_eq!(ids.publish("a", "x").unwrap().id, 1);
+        assert_eq!(ids.publish("a", "y").unwrap().id, 2);
+        assert_eq!(ids.publish("b", "z").unwrap().id, 1);
+        assert_eq!(ids.publish("a", "w").unwrap().id, 3);
+        let closing = ids.close("a");
         assert_eq!((closing.id, closing.marker.unwrap().closed), (4, true));
-        let again = store.close("a");
+        let again = ids.close("a");
         assert_eq!((&*again.channel, again.id), ("a", 4));
         assert!(again.marker.is_none());
-        assert_eq!(store.publish("a", "late").err(), Some(PublishError::Closed));
+        assert_eq!(ids.publish("a", "late").err(), Some(PublishError::Closed));
         assert_eq!(
-            store.info("a"),
+            ids.info("a"),
             Some(ChannelInfo {
                 first_id: 3,
                 last_id: 4,
@@ -200,11 +200,11 @@ mod tests {
 
     #[test]
     fn closing_an_unknown_channel_creates_it_closed() {
-        let mut store = Store::new(10);
-        assert_eq!(store.info("new"), None);
-        assert_eq!(store.close("new").id, 1);
+        let mut ids = ChannelIds::new(10);
+        assert_eq!(ids.info("new"), None);
+        assert_eq!(ids.close("new").id, 1);
         assert_eq!(
-            store.info("new"),
+            ids.info("new"),
             Some(ChannelInfo {
                 first_id: 1,
                 last_id: 1,

@@ -1,0 +1,110 @@
+//! The bytes between a connection's socket and its protocol. Plain today: what the
+//! socket reads is the plaintext. TLS is a second variant here, a
+//! `rustls::ServerConnection` beside the socket (as in rustls's `tlsserver-mio`
+//! example): reading moves TLS records from the socket into it and plaintext out into
+//! the protocol's input; writing hands it plaintext and moves its records to the
+//! socket. Nothing above this layer knows which variant it talks to.
+
+use std::io::{self, IoSlice, Write};
+
+use mio::net::TcpStream;
+
+use crate::net::{self, ReadOutcome};
+
+/// A connection's socket and what sits on it.
+#[derive(Debug)]
+pub enum ByteLayer {
+    /// Bytes go to and from the socket as they are.
+    Plain(TcpStream),
+    /// A byte string to read and a buffer that takes a few bytes per write (unit
+    /// tests drive whole connections with it: no socket).
+    #[cfg(test)]
+    Script(Script),
+}
+
+impl ByteLayer {
+    /// Reads plaintext into `input` until the socket would block, the peer closes, or
+    /// `input` holds `limit` bytes (see `net::read_into`, and its `to_the_end`).
+    pub fn read_into(
+        &mut self,
+        input: &mut Vec<u8>,
+        limit: usize,
+        to_the_end: bool,
+    ) -> io::Result<ReadOutcome> {
+        match self {
+            ByteLayer::Plain(socket) => net::read_into(socket, input, limit, to_the_end),
+            #[cfg(test)]
+            ByteLayer::Script(script) => Ok(script.read_into(input, limit)),
+        }
+    }
+
+    /// The socket, to register with a poll (`None` without one).
+    pub fn socket(&mut self) -> Option<&mut TcpStream> {
+        match self {
+            ByteLayer::Plain(socket) => Some(socket),
+            #[cfg(test)]
+            ByteLayer::Script(_) => None,
+        }
+    }
+}
+
+impl Write for ByteLayer {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            ByteLayer::Plain(socket) => socket.write(buf),
+            #[cfg(test)]
+            ByteLayer::Script(script) => script.written.write(buf),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            ByteLayer::Plain(socket) => socket.write_vectored(bufs),
+            #[cfg(test)]
+            ByteLayer::Script(script) => script.written.write_vectored(bufs),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The test byte layer: input handed over a chunk at a time, output taken a few bytes
+/// per write.
+#[cfg(test)]
+#[derive(Debug)]
+pub struct Script {
+    /// Bytes the peer has sent and the connection has not read.
+    pub unread: std::collections::VecDeque<u8>,
+    /// The peer has shut its side (after `unread`).
+    pub peer_closed: bool,
+    /// What the connection wrote, a few bytes per write.
+    pub written: crate::http::write_queue::tests::StingySocket,
+}
+
+#[cfg(test)]
+impl Script {
+    /// A peer that will send nothing until told, and reads `per_write` bytes per write.
+    pub fn new(per_write: usize) -> Script {
+        Script {
+            unread: Default::default(),
+            peer_closed: false,
+            written: crate::http::write_queue::tests::StingySocket {
+                written: Vec::new(),
+                per_write,
+                budget: usize::MAX,
+            },
+        }
+    }
+
+    fn read_into(&mut self, input: &mut Vec<u8>, limit: usize) -> ReadOutcome {
+        let n = limit.saturating_sub(input.len()).min(self.unread.len());
+        input.extend(self.unread.drain(..n));
+        match (self.unread.is_empty(), self.peer_closed) {
+            (true, true) => ReadOutcome::Closed(n),
+            (true, false) => ReadOutcome::Drained(n),
+            (false, _) => ReadOutcome::Data(n),
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! A published event reaches this loop (through its inbox, `bus.rs`): it is appended
+//! to the loop's replica of its channel, then given to every connection waiting on
+//! that channel: a held long-poll is answered, a stream gets one frame (the event's
+//! shared bytes, copied into no connection's buffer unless its socket is full).
+
+use std::sync::Arc;
+
+use log::warn;
+
+use super::{poll, stream, SubscriberApp, SubscriberConn};
+use crate::channel::Event;
+use crate::engine::{Conns, Phase};
+use crate::stats::bump;
+use crate::subscription::state::Frame;
+
+/// A published event: append it to this loop's replica, then give it to every
+/// connection waiting on its channel.
+pub fn deliver_event(
+    app: &mut SubscriberApp,
+    conns: &mut Conns<SubscriberConn>,
+    event: Arc<Event>,
+) {
+    let Some(channel) = app.index.append(event.clone()) else {
+        warn!(
+            "{}: event {} of {} out of order; dropped here",
+            app.name, event.id, event.channel
+        );
+        return;
+    };
+    let mut waiting = std::mem::take(&mut app.keys);
+    waiting.clear();
+    app.index.waiting_on(channel, &mut waiting);
+    for &key in &waiting {
+        deliver_to(app, conns, key, channel, &event);
+    }
+    waiting.clear();
+    app.keys = waiting;
+}
+
+/// Gives `event` (of the loop's channel `channel`) to the connection `key`.
+fn deliver_to(
+    app: &mut SubscriberApp,
+    conns: &mut Conns<SubscriberConn>,
+    key: usize,
+    channel: usize,
+    event: &Arc<Event>,
+) {
+    let Some((cx, conn)) = conns.split(key) else {
+        return;
+    };
+    let Some(sub) = conn.app.sub.as_mut() else {
+        return;
+    };
+    let Some(position) = sub.position_of(channel) else {
+        return;
+    };
+    if sub.channels[position].cursor + 1 != event.id {
+        return; // still catching up on this channel: `stream::feed` will get there
+    }
+    match conn.http.phase {
+        Phase::Answering => poll::answer_longpoll(app, cx, key, conn),
+        Phase::Streaming => {
+            sub.channels[position].cursor = event.id;
+            sub.channels[position].done = event.closed;
+            stream::write_frame(app, cx, conn, &Frame::Event(event.clone()));
+            if conn.http.out.pending() > app.config.max_pending {
+                bump(&app.loop_stats().slow_clients_dropped);
+                return conns.close(app, key);
+            }
+            stream::end_if_due(app, cx, conn);
+            if conn.http.phase == Phase::Streaming && !conn.http.broken {
+                // Still streaming: the frame went through `writev` already and
+                // nothing else changed but its deadlines (no read needed).
+                return conns.schedule(app, key);
+            }
+        }
+        _ => return,
+    }
+    // Answered or ended: flush, then serve what the client pipelined behind it.
+    conns.drive(app, key);
+}

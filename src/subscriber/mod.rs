@@ -1,0 +1,240 @@
+//! The subscriber port's application, one per event loop: what a request on the
+//! subscriber port becomes, and how each published event reaches the connections
+//! waiting for it. The engine (`engine/`) reads requests and calls it; it shares
+//! nothing with other threads but its inbox (`bus.rs`) and its counters.
+//!
+//! Its files, in the order data flows:
+//!
+//! - `routes.rs`: a request arrives: methods, CORS, the pages, `/sub/...`.
+//! - `start.rs`: a subscription starts: its cursors, `204`, and which answer it gets;
+//!   its place in the loop's channel index.
+//! - `poll.rs`: `poll` and `longpoll` answers, at once or when held.
+//! - `fetch.rs`: events older than the loop's memory, asked of the catch-up thread.
+//! - `stream.rs`: streams (XHR, iframe, SSE): catch-up, frames, heartbeats, the end.
+//! - `delivery.rs`: a published event reaches this loop and every connection waiting
+//!   on its channel.
+
+mod delivery;
+mod fetch;
+mod poll;
+mod routes;
+mod start;
+mod stream;
+
+pub use poll::etag_matches;
+
+use std::sync::Arc;
+
+use crossbeam_channel::Sender;
+
+use crate::bus::{LoopInbox, LoopMessage};
+use crate::channel::ChannelIndex;
+use crate::config::Config;
+use crate::engine::{
+    Application, Connection, Conns, Cx, Flow, HeadVerdict, Limits, OnExhaustion, Phase, Request,
+};
+use crate::http::RequestHead;
+use crate::stats::{ConnStats, LoopStats, Stats};
+use crate::storage::catchup::FetchRequest;
+use crate::subscription::Subscription;
+
+/// The answer to a connection over `--max-conns` or past the descriptor limit.
+pub const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain\r\nContent-Length: 31\r\nConnection: close\r\nAccess-Control-Allow-Origin: *\r\n\r\nthe server is full, retry soon\n";
+
+/// Who may read an answer cross-origin, decided per request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Cors {
+    /// No CORS headers.
+    #[default]
+    Nothing,
+    /// `Access-Control-Allow-Origin: *`.
+    Any,
+    /// This origin is allowed (it is echoed, with `Vary: Origin`).
+    Echo(Box<str>),
+    /// Origins are checked but this one is not allowed: `Vary: Origin` only.
+    Denied,
+}
+
+/// What a subscriber connection holds besides its HTTP state.
+#[derive(Debug, Default)]
+pub struct SubscriberConn {
+    /// CORS for the current answer.
+    cors: Cors,
+    /// The subscription being served: a held poll or a stream.
+    sub: Option<Box<Subscription>>,
+    /// While a poll is held (`Phase::Answering`): when it is answered empty (ms).
+    held_until_ms: Option<u64>,
+}
+
+/// One loop's subscriber application.
+pub struct SubscriberApp {
+    /// This loop's number, for logs and counters.
+    number: usize,
+    /// `loop N`, for logs.
+    name: String,
+    config: Arc<Config>,
+    stats: Arc<Stats>,
+    /// This loop's channels: history replicas and who waits on each.
+    index: ChannelIndex,
+    /// Events and requests from other threads.
+    inbox: LoopInbox,
+    /// Where to ask for events older than the index's histories (durable storage only).
+    catchup: Option<Sender<FetchRequest>>,
+    /// Serial of the last fetch asked for.
+    fetch_serial: u64,
+    /// Frames a stream catches up on, gathered to be written with one `writev`;
+    /// cleared before use.
+    batch: Vec<u8>,
+    /// Scratch list of connection keys (delivery).
+    keys: Vec<usize>,
+    /// Messages taken from the inbox, reused from turn to turn.
+    messages: Vec<LoopMessage>,
+}
+
+impl SubscriberApp {
+    /// Loop `number`'s application, serving the channels of `index` and taking
+    /// events from `inbox`.
+    pub fn new(
+        number: usize,
+        inbox: LoopInbox,
+        index: ChannelIndex,
+        config: Arc<Config>,
+        stats: Arc<Stats>,
+    ) -> SubscriberApp {
+        SubscriberApp {
+            number,
+            name: format!("loop {number}"),
+            config,
+            stats,
+            index,
+            inbox,
+            catchup: None,
+            fetch_serial: 0,
+            batch: Vec::new(),
+            keys: Vec::new(),
+            messages: Vec::new(),
+        }
+    }
+
+    /// Sends requests for events older than the loop's histories to `catchup`.
+    pub fn set_catchup(&mut self, catchup: Sender<FetchRequest>) {
+        self.catchup = Some(catchup);
+    }
+
+    /// The loop's counters.
+    fn loop_stats(&self) -> &LoopStats {
+        &self.stats.loops[self.number]
+    }
+}
+
+/// The subscriber port's limits, from the settings.
+pub fn limits(config: &Config) -> Limits {
+    let ms = |d: std::time::Duration| d.as_millis() as u64;
+    Limits {
+        max_head: config.max_head,
+        // Every body is refused with 405 before it is read (`routes::on_head`).
+        max_body: 0,
+        max_pending: config.max_pending,
+        kept_input: 0,
+        header_ms: ms(config.header_timeout),
+        body_ms: ms(config.write_timeout),
+        keepalive_ms: ms(config.keepalive_timeout),
+        write_ms: ms(config.write_timeout),
+        abandon_on_peer_close: true,
+        refusal: REFUSAL,
+        on_exhaustion: OnExhaustion::Refuse,
+    }
+}
+
+type Conn = Connection<SubscriberConn>;
+
+impl Application for SubscriberApp {
+    type Conn = SubscriberConn;
+
+    fn limits(&self) -> Limits {
+        limits(&self.config)
+    }
+
+    fn conn_stats(&self) -> &ConnStats {
+        &self.loop_stats().conns
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn on_head(
+        &mut self,
+        cx: &mut Cx,
+        conn: &mut Conn,
+        head: &RequestHead,
+        input: &[u8],
+    ) -> HeadVerdict {
+        routes::on_head(self, cx, conn, head, input)
+    }
+
+    fn on_request(&mut self, cx: &mut Cx, key: usize, conn: &mut Conn, request: &Request<'_>) {
+        routes::route(self, cx, key, conn, request);
+    }
+
+    fn feed(&mut self, cx: &mut Cx, key: usize, conn: &mut Conn) -> bool {
+        stream::feed(self, cx, key, conn)
+    }
+
+    fn deadline(&self, conn: &Conn) -> Option<u64> {
+        match conn.http.phase {
+            Phase::Answering => conn.app.held_until_ms,
+            Phase::Streaming => conn.app.sub.as_ref().map(|sub| stream::deadline(self, sub)),
+            _ => None,
+        }
+    }
+
+    fn on_timer(&mut self, cx: &mut Cx, key: usize, conn: &mut Conn) {
+        match conn.http.phase {
+            Phase::Answering if conn.app.held_until_ms.is_some_and(|at| cx.now_ms >= at) => {
+                poll::answer_longpoll(self, cx, key, conn)
+            }
+            Phase::Streaming => stream::on_timer(self, cx, key, conn),
+            _ => {}
+        }
+    }
+
+    fn on_shutdown(&mut self, cx: &mut Cx, key: usize, conn: &mut Conn) {
+        match conn.http.phase {
+            Phase::Answering => poll::answer_longpoll(self, cx, key, conn),
+            Phase::Streaming => stream::end(self, cx, conn),
+            _ => {}
+        }
+    }
+
+    fn on_close(&mut self, _key: usize, conn: &mut Conn) {
+        if let Some(mut sub) = conn.app.sub.take() {
+            start::end_subscription(self, &mut sub);
+        }
+    }
+
+    fn next_deadline(&self) -> Option<u64> {
+        // A message queued while the loop worked: take it before sleeping (see bus.rs).
+        self.inbox.has_messages().then_some(0)
+    }
+
+    fn on_wake(&mut self, conns: &mut Conns<SubscriberConn>) -> Flow {
+        let mut messages = std::mem::take(&mut self.messages);
+        self.inbox.drain(|message| messages.push(message));
+        for message in messages.drain(..) {
+            match message {
+                LoopMessage::Event(event) => delivery::deliver_event(self, conns, event),
+                LoopMessage::CountSubscribers { channel, reply } => {
+                    let _ = reply.send(self.index.subscriber_count(&channel));
+                }
+                LoopMessage::Retained { channel, first_id } => {
+                    self.index.set_stored_first(&channel, first_id)
+                }
+                LoopMessage::Fetched(fetched) => fetch::on_fetched(self, conns, fetched),
+                LoopMessage::Shutdown => conns.begin_shutdown(self),
+            }
+        }
+        self.messages = messages;
+        Flow::Continue
+    }
+}

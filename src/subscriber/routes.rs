@@ -1,0 +1,194 @@
+//! A request arrives on the subscriber port: the methods it takes, CORS, routing
+//! (`/sub/...`, the client library and the pages, preflights), and the heads of its
+//! answers.
+
+use super::{start, Cors, SubscriberApp, SubscriberConn};
+use crate::assets;
+use crate::config::AllowOrigin;
+use crate::engine::{Connection, Cx, Framing, HeadVerdict, Request};
+use crate::http::{response, target, BodyLength, Method, Piece, RequestHead, Status};
+use crate::stats::bump;
+
+type Conn = Connection<SubscriberConn>;
+
+/// `Cache-Control` of an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caching {
+    /// `no-cache, no-store`: every subscription answer but `poll`.
+    NoStore,
+    /// `no-cache`: stored but revalidated by ETag (`poll`).
+    Revalidate,
+    /// Static content.
+    Static,
+}
+
+/// A head, before its body: decides CORS for the answer, and refuses a body or a
+/// method the port does not take (`405`, then close: the body is not read).
+pub fn on_head(
+    app: &mut SubscriberApp,
+    cx: &mut Cx,
+    conn: &mut Conn,
+    head: &RequestHead,
+    input: &[u8],
+) -> HeadVerdict {
+    let origin = head.origin.map(|span| span.of(input));
+    conn.app.cors = cors_for(&app.config.allow_origin, origin);
+    if head.body == BodyLength::None
+        && matches!(head.method, Method::Get | Method::Head | Method::Options)
+    {
+        return HeadVerdict::Accept;
+    }
+    bump(&app.loop_stats().conns.methods_not_allowed);
+    conn.http.keep_alive = false;
+    respond(
+        cx,
+        conn,
+        Status::MethodNotAllowed,
+        b"text/plain; charset=utf-8",
+        b"the subscriber port takes GET, HEAD and OPTIONS without a body\n",
+        &[(b"Allow", b"GET, HEAD, OPTIONS")],
+    );
+    HeadVerdict::Answered
+}
+
+/// Routes one whole request.
+pub fn route(
+    app: &mut SubscriberApp,
+    cx: &mut Cx,
+    key: usize,
+    conn: &mut Conn,
+    request: &Request<'_>,
+) {
+    let Ok((path, query)) = target::split(request.target()) else {
+        bump(&app.loop_stats().conns.bad_requests);
+        return respond_text(cx, conn, Status::BadRequest, b"bad request target\n");
+    };
+    if request.head.method == Method::Options {
+        return respond_preflight(cx, conn);
+    }
+    if let Some(file) = assets::subscriber_file(path) {
+        let caching: &[(&[u8], &[u8])] = &[(b"Cache-Control", b"no-cache")];
+        respond(cx, conn, Status::Ok, file.content_type, file.body, caching);
+    } else if let Some(channels) = path.strip_prefix("/sub/") {
+        start::subscribe(app, cx, key, conn, request, channels, query);
+    } else {
+        bump(&app.loop_stats().conns.not_found);
+        respond_text(cx, conn, Status::NotFound, b"not found\n");
+    }
+}
+
+/// Answers a CORS preflight: the methods and headers a subscriber may use.
+fn respond_preflight(cx: &mut Cx, conn: &mut Conn) {
+    const HEADERS: &[(&[u8], &[u8])] = &[
+        (b"Access-Control-Allow-Methods", b"GET, HEAD, OPTIONS"),
+        (
+            b"Access-Control-Allow-Headers",
+            b"Last-Event-ID, If-None-Match, Cache-Control, Accept, X-Requested-With",
+        ),
+        (b"Access-Control-Max-Age", b"86400"),
+        (b"Allow", b"GET, HEAD, OPTIONS"),
+    ];
+    cx.scratch.clear();
+    push_head(
+        cx,
+        conn,
+        Status::NoContent,
+        None,
+        Framing::Empty,
+        Caching::Static,
+        HEADERS,
+    );
+    finish(cx, conn, &[]);
+}
+
+/// Answers with a plain-text body.
+pub fn respond_text(cx: &mut Cx, conn: &mut Conn, status: Status, body: &[u8]) {
+    respond(cx, conn, status, b"text/plain; charset=utf-8", body, &[]);
+}
+
+/// Answers with a whole body (left out for HEAD).
+pub fn respond(
+    cx: &mut Cx,
+    conn: &mut Conn,
+    status: Status,
+    content_type: &[u8],
+    body: &[u8],
+    extra: &[(&[u8], &[u8])],
+) {
+    let caching = if status == Status::Ok {
+        Caching::Static
+    } else {
+        Caching::NoStore
+    };
+    cx.scratch.clear();
+    push_head(
+        cx,
+        conn,
+        status,
+        Some(content_type),
+        Framing::Length(body.len()),
+        caching,
+        extra,
+    );
+    let body = if conn.http.head_only { &[][..] } else { body };
+    finish(cx, conn, body);
+}
+
+/// Decides CORS for a request from `--allow-origin` and its `Origin`.
+pub fn cors_for(policy: &AllowOrigin, origin: Option<&[u8]>) -> Cors {
+    match policy {
+        AllowOrigin::Any => Cors::Any,
+        AllowOrigin::None => Cors::Nothing,
+        AllowOrigin::List(allowed) => {
+            let origin = origin.and_then(|o| std::str::from_utf8(o).ok());
+            match origin {
+                Some(origin) if allowed.iter().any(|a| a == origin) => Cors::Echo(origin.into()),
+                _ => Cors::Denied,
+            }
+        }
+    }
+}
+
+/// Writes a whole answer head for `conn` into `cx.scratch` (appending): status,
+/// `Date`, type, framing, caching, CORS, `extra`, `Connection`.
+pub fn push_head(
+    cx: &mut Cx,
+    conn: &mut Conn,
+    status: Status,
+    content_type: Option<&[u8]>,
+    framing: Framing,
+    caching: Caching,
+    extra: &[(&[u8], &[u8])],
+) {
+    let out = &mut cx.scratch;
+    conn.http
+        .start_head(out, cx.date.get(), status, content_type, framing);
+    match caching {
+        Caching::NoStore => response::header(out, b"Cache-Control", b"no-cache, no-store"),
+        Caching::Revalidate => response::header(out, b"Cache-Control", b"no-cache"),
+        Caching::Static => {}
+    }
+    match &conn.app.cors {
+        Cors::Nothing => {}
+        Cors::Any => {
+            response::header(out, b"Access-Control-Allow-Origin", b"*");
+            response::header(out, b"Access-Control-Expose-Headers", b"ETag, Retry-After");
+        }
+        Cors::Echo(origin) => {
+            response::header(out, b"Access-Control-Allow-Origin", origin.as_bytes());
+            response::header(out, b"Access-Control-Expose-Headers", b"ETag, Retry-After");
+            response::header(out, b"Vary", b"Origin");
+        }
+        Cors::Denied => response::header(out, b"Vary", b"Origin"),
+    }
+    for (name, value) in extra {
+        response::header(out, name, value);
+    }
+    conn.http.end_head(out);
+}
+
+/// Sends `cx.scratch` and then `body`: the answer is complete.
+pub fn finish(cx: &mut Cx, conn: &mut Conn, body: &[u8]) {
+    conn.send(cx.now_ms, &[Piece::Copy(&cx.scratch), Piece::Copy(body)]);
+    conn.http.complete(cx.now_ms);
+}

@@ -1,0 +1,118 @@
+//! A subscription starts: `GET /sub/{channels}` read into cursors, `204` when it is
+//! already over, and the answer it gets (a poll now, a held long-poll, a stream); and
+//! its place in the loop's channel index while it waits.
+
+use super::routes::{finish, push_head, respond_text, Caching};
+use super::{poll, stream, SubscriberApp, SubscriberConn};
+use crate::engine::{Connection, Cx, Framing, Request};
+use crate::http::Status;
+use crate::stats::{bump, drop_one};
+use crate::subscription::state::NOT_WAITING;
+use crate::subscription::{self, SubscribeError, Subscription, Transport};
+
+type Conn = Connection<SubscriberConn>;
+
+/// `GET /sub/{channels}?{query}`: starts a subscription on this connection.
+pub fn subscribe(
+    app: &mut SubscriberApp,
+    cx: &mut Cx,
+    key: usize,
+    conn: &mut Conn,
+    request: &Request<'_>,
+    channels: &str,
+    query: &str,
+) {
+    let head = request.head;
+    let asked = match subscription::parse(
+        channels,
+        query,
+        request.span(head.last_event_id),
+        head.accepts_event_stream,
+        app.config.max_channels,
+    ) {
+        Ok(asked) => asked,
+        Err(error) => {
+            let stats = app.loop_stats();
+            let counter = match error {
+                SubscribeError::TooManyChannels => &stats.too_many_channels,
+                _ => &stats.conns.bad_requests,
+            };
+            bump(counter);
+            return respond_text(cx, conn, Status::BadRequest, error.message().as_bytes());
+        }
+    };
+    let keys: Vec<usize> = asked
+        .channels
+        .iter()
+        .map(|name| app.index.get_or_create(name))
+        .collect();
+    let callback = asked.callback.map(String::into_boxed_str);
+    let mut sub = Box::new(Subscription::new(
+        asked.transport,
+        &keys,
+        &asked.since,
+        callback,
+        &app.index,
+        cx.now_ms,
+    ));
+    if sub.all_done() {
+        cx.scratch.clear();
+        push_head(
+            cx,
+            conn,
+            Status::NoContent,
+            None,
+            Framing::Empty,
+            Caching::NoStore,
+            &[],
+        );
+        finish(cx, conn, &[]);
+        return end_subscription(app, &mut sub);
+    }
+    match sub.transport {
+        Transport::Poll => {
+            let if_none_match = request.span(head.if_none_match);
+            poll::answer_poll(app, cx, key, conn, sub, if_none_match);
+        }
+        Transport::LongPoll if conn.http.head_only => {
+            poll::answer_poll(app, cx, key, conn, sub, None)
+        }
+        Transport::LongPoll => {
+            let behind = sub.is_behind(&app.index);
+            conn.app.sub = Some(sub);
+            if behind {
+                poll::answer_longpoll(app, cx, key, conn);
+            } else {
+                poll::hold(app, cx, key, conn);
+            }
+        }
+        _ => stream::start(app, cx, key, conn, sub),
+    }
+}
+
+/// Registers the connection's subscription in the index for its open channels: it is
+/// delivered to from now on.
+pub fn start_waiting(app: &mut SubscriberApp, key: usize, conn: &mut Conn) {
+    let Some(sub) = conn.app.sub.as_mut() else {
+        return;
+    };
+    for channel in sub.channels.iter_mut().filter(|c| !c.done) {
+        channel.registration = app.index.subscribe(channel.key, key);
+    }
+    sub.waiting = true;
+    app.inbox.start_waiting();
+    bump(&app.loop_stats().subscribers);
+}
+
+/// Takes a subscription out of the index (and forgets channels left empty).
+pub fn end_subscription(app: &mut SubscriberApp, sub: &mut Subscription) {
+    for channel in &mut sub.channels {
+        app.index.unsubscribe(channel.key, channel.registration);
+        channel.registration = NOT_WAITING;
+    }
+    if sub.waiting {
+        sub.waiting = false;
+        app.inbox.stop_waiting();
+        drop_one(&app.loop_stats().subscribers);
+    }
+}
