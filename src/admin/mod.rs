@@ -169,3 +169,6 @@ impl Application for AdminApp {
         acks::stop_journal(self);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -53,7 +53,7 @@ impl Write for ByteLayer {
         match self {
             ByteLayer::Plain(socket) => socket.write(buf),
             #[cfg(test)]
-            ByteLayer::Script(script) => script.written.write(buf),
+            ByteLayer::Script(script) => script.write_vectored(&[IoSlice::new(buf)]),
         }
     }
 
@@ -61,7 +61,7 @@ impl Write for ByteLayer {
         match self {
             ByteLayer::Plain(socket) => socket.write_vectored(bufs),
             #[cfg(test)]
-            ByteLayer::Script(script) => script.written.write_vectored(bufs),
+            ByteLayer::Script(script) => script.write_vectored(bufs),
         }
     }
 
@@ -70,8 +70,8 @@ impl Write for ByteLayer {
     }
 }
 
-/// The test byte layer: input handed over a chunk at a time, output taken a few bytes
-/// per write.
+/// The test byte layer: input handed over as the test sends it, output taken a few
+/// bytes per write into a buffer the test keeps (it outlives the connection).
 #[cfg(test)]
 #[derive(Debug)]
 pub struct Script {
@@ -79,8 +79,12 @@ pub struct Script {
     pub unread: std::collections::VecDeque<u8>,
     /// The peer has shut its side (after `unread`).
     pub peer_closed: bool,
-    /// What the connection wrote, a few bytes per write.
-    pub written: crate::http::write_queue::tests::StingySocket,
+    /// What the connection wrote.
+    pub written: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    /// Most bytes taken per write.
+    pub per_write: usize,
+    /// Bytes taken before writes would block.
+    pub budget: usize,
 }
 
 #[cfg(test)]
@@ -90,11 +94,9 @@ impl Script {
         Script {
             unread: Default::default(),
             peer_closed: false,
-            written: crate::http::write_queue::tests::StingySocket {
-                written: Vec::new(),
-                per_write,
-                budget: usize::MAX,
-            },
+            written: Default::default(),
+            per_write,
+            budget: usize::MAX,
         }
     }
 
@@ -106,5 +108,25 @@ impl Script {
             (true, false) => ReadOutcome::Drained(n),
             (false, _) => ReadOutcome::Data(n),
         }
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        if self.budget == 0 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let mut allowed = self.per_write.min(self.budget);
+        let mut written = self.written.lock().expect("test lock");
+        let mut taken = 0;
+        for buf in bufs {
+            let n = buf.len().min(allowed);
+            written.extend_from_slice(&buf[..n]);
+            allowed -= n;
+            taken += n;
+            if allowed == 0 {
+                break;
+            }
+        }
+        self.budget -= taken;
+        Ok(taken)
     }
 }

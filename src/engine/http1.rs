@@ -387,11 +387,16 @@ impl Http1 {
     }
 
     /// Writes what waits in the output queue. Returns whether anything was written.
+    /// An idle connection's keep-alive timeout runs from when its last answer is all
+    /// written.
     pub fn flush(&mut self, io: &mut impl Write, now_ms: u64) -> bool {
         match self.out.flush(io) {
             Ok(0) => false,
             Ok(_) => {
                 self.last_progress_ms = now_ms;
+                if let (Phase::Idle { .. }, true) = (self.phase, self.out.is_empty()) {
+                    self.phase = Phase::Idle { since_ms: now_ms };
+                }
                 true
             }
             Err(_) => {
@@ -468,6 +473,8 @@ impl Http1 {
     /// it; and the write timeout while output waits.
     pub fn deadline(&self, limits: &Limits, application: Option<u64>) -> Option<u64> {
         let phase = match self.phase {
+            // Not idle while its answer is still being written: the write timeout runs.
+            Phase::Idle { .. } if !self.out.is_empty() => None,
             Phase::Idle { since_ms } => Some(since_ms + limits.keepalive_ms),
             Phase::Head { since_ms } => Some(since_ms + limits.header_ms),
             Phase::Body { since_ms } => Some(since_ms + limits.body_ms),
@@ -487,7 +494,9 @@ impl Http1 {
             return Expiry::WriteStalled;
         }
         match self.phase {
-            Phase::Idle { since_ms } if now_ms >= since_ms + limits.keepalive_ms => {
+            Phase::Idle { since_ms }
+                if self.out.is_empty() && now_ms >= since_ms + limits.keepalive_ms =>
+            {
                 Expiry::KeepAlive
             }
             Phase::Head { since_ms } if now_ms >= since_ms + limits.header_ms => Expiry::Incomplete,

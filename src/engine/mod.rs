@@ -30,6 +30,10 @@ mod connection;
 mod conns;
 mod event_loop;
 mod http1;
+#[cfg(test)]
+pub(crate) mod testing;
+#[cfg(test)]
+mod tests;
 
 pub use byte_layer::ByteLayer;
 pub use connection::Connection;

@@ -238,3 +238,6 @@ impl Application for SubscriberApp {
         Flow::Continue
     }
 }
+
+#[cfg(test)]
+mod tests;
