@@ -1,5 +1,5 @@
 //! One event loop's channels: each channel's history replica and the connections of this
-//! loop that wait on it. Owned by one worker and touched by no other thread, so delivery
+//! loop that wait on it. Owned by one loop and touched by no other thread, so delivery
 //! takes no lock.
 //!
 //! Every loop receives every published event (through `bus.rs`) and appends it to its own
