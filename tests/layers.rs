@@ -40,7 +40,7 @@ fn imports(dir: &Path, found: &mut Vec<(String, String, String)>) {
             imports(&path, found);
             continue;
         }
-        if path.extension().is_none_or(|e| e != "rs") {
+        if path.extension().map_or(true, |e| e != "rs") {
             continue;
         }
         let relative = path

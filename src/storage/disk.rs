@@ -1,7 +1,7 @@
 //! The durable storage's writer: per channel, a directory of append-only segment files
 //! (`segment.rs`, bytes as in `record.rs`), the newest one written, older ones sealed
-//! and deleted by retention; and its recovery, which first writes back what the
-//! write-ahead log (`wal.rs`) holds.
+//! and deleted by retention; and its recovery (`recovery.rs` reads the channels
+//! back), which first writes back what the write-ahead log (`wal.rs`) holds.
 //!
 //! Every event goes to the write-ahead log, written once at the end of each turn of
 //! the admin loop (`flush`), and to its segment, which gathers up to
@@ -21,12 +21,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use log::{error, warn};
+use log::error;
 
 use super::layout;
-use super::record::{Record, Tag};
+use super::record::Tag;
+use super::recovery::{self, Damage};
 use super::retention::{Oldest, Retention};
-use super::segment::{self, Header, SegmentWriter};
+use super::segment::{self, SegmentWriter};
 use super::wal::{self, WalContents, WalEvent, WalWriter};
 use super::{Bounds, Entry, Recovered, Storage, StorageError, SyncPlan};
 use crate::channel::Event;
@@ -79,15 +80,15 @@ impl Default for DiskOptions {
 
 /// One segment as the writer knows it.
 #[derive(Debug, Clone, Copy)]
-struct SegmentInfo {
-    first_id: u64,
-    bytes: u64,
-    last_write_ms: u64,
+pub(super) struct SegmentInfo {
+    pub first_id: u64,
+    pub bytes: u64,
+    pub last_write_ms: u64,
 }
 
 /// One channel's log.
 #[derive(Debug)]
-struct ChannelLog {
+pub(super) struct ChannelLog {
     dir: PathBuf,
     /// Oldest first; the last is the one written to.
     segments: VecDeque<SegmentInfo>,
@@ -97,6 +98,25 @@ struct ChannelLog {
     closed_id: Option<u64>,
     /// The next event starts a segment of its own (recovery skipped ids lost before it).
     new_segment: bool,
+}
+
+impl ChannelLog {
+    /// A channel's log as recovery found it: `segments` in `dir`, none open.
+    pub(super) fn recovered(
+        dir: PathBuf,
+        segments: VecDeque<SegmentInfo>,
+        last_id: u64,
+        closed_id: Option<u64>,
+    ) -> ChannelLog {
+        ChannelLog {
+            dir,
+            segments,
+            writer: None,
+            last_id,
+            closed_id,
+            new_segment: false,
+        }
+    }
 }
 
 /// The writer of the on-disk log.
@@ -117,8 +137,6 @@ pub struct DiskLog {
     checkpoint: Option<SyncPlan>,
     /// A checkpoint was handed out and has not been reported done.
     checkpointing: bool,
-    /// Recovering before the write-ahead log is replayed: damage is not reported yet.
-    before_replay: bool,
     /// Segments closed for writing since the last checkpoint plan (sealed, or closed
     /// to keep descriptors): with the ones open then, what a checkpoint syncs.
     touched_files: HashSet<PathBuf>,
@@ -151,7 +169,6 @@ impl DiskLog {
             last_written: None,
             checkpoint: None,
             checkpointing: false,
-            before_replay: false,
             touched_files: HashSet::new(),
             touched_dirs: HashSet::new(),
             stats,
@@ -211,127 +228,6 @@ impl DiskLog {
         Ok(())
     }
 
-    /// Recovers one channel directory (already checked by `check_channel`); notes in
-    /// `changed_dirs` a directory whose entries it changed.
-    fn recover_channel(
-        &mut self,
-        plan: ChannelPlan,
-        keep: usize,
-        changed_dirs: &mut Vec<PathBuf>,
-    ) -> Result<Option<Recovered>, StorageError> {
-        let ChannelPlan {
-            dir,
-            name,
-            mut segments,
-            torn_last,
-        } = plan;
-        if let Some(path) = torn_last {
-            warn!(
-                "storage: removing {}, a segment whose creation was cut short",
-                path.display()
-            );
-            fs::remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
-            changed_dirs.push(dir.clone());
-        }
-        let Some((last_first, last_path)) = segments.last().cloned() else {
-            return Ok(None);
-        };
-        let scan = segment::scan_file(&last_path).map_err(|e| StorageError::io(&last_path, e))?;
-        if !scan.damaged.is_empty() {
-            if scan.only_torn_tail() {
-                if !self.before_replay {
-                    warn!(
-                        "storage: {}: cutting a torn tail at byte {} (the write was never acknowledged)",
-                        last_path.display(),
-                        scan.good_end
-                    );
-                }
-                fs::OpenOptions::new()
-                    .write(true)
-                    .open(&last_path)
-                    .and_then(|f| f.set_len(scan.good_end as u64).and_then(|()| f.sync_all()))
-                    .map_err(|e| StorageError::io(&last_path, e))?;
-            } else {
-                self.report_damage(&last_path, scan.damaged.len());
-            }
-        }
-        let name: Arc<str> = Arc::from(name);
-        let events: Vec<&Record> = scan
-            .records
-            .iter()
-            .filter(|r| r.tag != Tag::SegmentHeader)
-            .collect();
-        let last_id = events.last().map_or(last_first - 1, |r| r.id);
-        let closed_id = events.last().filter(|r| r.tag == Tag::Close).map(|r| r.id);
-        let mut infos = VecDeque::new();
-        let last_index = segments.len() - 1;
-        for (i, (first_id, path)) in segments.iter().enumerate() {
-            let meta = fs::metadata(path).map_err(|e| StorageError::io(path, e))?;
-            let bytes = if i == last_index {
-                scan.good_end as u64
-            } else {
-                meta.len()
-            };
-            infos.push_back(SegmentInfo {
-                first_id: *first_id,
-                bytes,
-                last_write_ms: modified_ms(&meta),
-            });
-        }
-        // The newest `keep` events, from the last segment back.
-        let mut tail: Vec<Arc<Event>> = events
-            .iter()
-            .rev()
-            .take(keep)
-            .filter_map(|r| to_event(&name, r))
-            .collect();
-        segments.pop();
-        while tail.len() < keep {
-            let Some((_, path)) = segments.pop() else {
-                break;
-            };
-            let scan = segment::scan_file(&path).map_err(|e| StorageError::io(&path, e))?;
-            if !scan.damaged.is_empty() {
-                self.report_damage(&path, scan.damaged.len());
-            }
-            let more = keep - tail.len();
-            tail.extend(
-                scan.records
-                    .iter()
-                    .rev()
-                    .filter(|r| r.tag != Tag::SegmentHeader)
-                    .take(more)
-                    .filter_map(|r| to_event(&name, r)),
-            );
-        }
-        tail.reverse();
-        // The replica's ids must be consecutive: keep only the unbroken newest run.
-        if let Some(cut) = tail.windows(2).rposition(|w| w[1].id != w[0].id + 1) {
-            tail.drain(..=cut);
-        }
-        let first_id = infos.front().map_or(last_id + 1, |s| s.first_id);
-        self.channels.insert(
-            name.clone(),
-            ChannelLog {
-                dir,
-                segments: infos,
-                writer: None,
-                last_id,
-                closed_id,
-                new_segment: false,
-            },
-        );
-        Ok(Some(Recovered {
-            name,
-            bounds: Bounds {
-                first_id,
-                last_id,
-                closed_id,
-            },
-            tail,
-        }))
-    }
-
     /// A checkpoint, after preparing the next write-ahead log file if asked: a sync of
     /// every segment closed for writing since the last plan or open now, of every
     /// directory that gained an entry (the log's among them, for its new file), and
@@ -373,41 +269,6 @@ impl DiskLog {
             }
         }
         Ok(())
-    }
-
-    /// Checks every channel directory, changing nothing.
-    fn check_channels(&self) -> Result<Vec<ChannelPlan>, StorageError> {
-        let channels = self.root.join("channels");
-        let entries = fs::read_dir(&channels).map_err(|e| StorageError::io(&channels, e))?;
-        let mut plans = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| StorageError::io(&channels, e))?;
-            if entry
-                .file_type()
-                .map_err(|e| StorageError::io(&entry.path(), e))?
-                .is_dir()
-            {
-                plans.extend(check_channel(&entry.path())?);
-            }
-        }
-        Ok(plans)
-    }
-
-    /// Recovers every channel checked.
-    fn recover_channels(
-        &mut self,
-        plans: Vec<ChannelPlan>,
-        keep: usize,
-    ) -> Result<Vec<Recovered>, StorageError> {
-        let mut recovered = Vec::new();
-        let mut changed_dirs = Vec::new();
-        for plan in plans {
-            recovered.extend(self.recover_channel(plan, keep, &mut changed_dirs)?);
-        }
-        for dir in changed_dirs {
-            layout::sync_dir(&dir)?;
-        }
-        Ok(recovered)
     }
 
     /// Writes the write-ahead log's events back into the segments: each channel's
@@ -485,6 +346,17 @@ impl DiskLog {
         Ok(())
     }
 
+    /// Takes over the channels' logs recovery found; returns what it recovered of
+    /// each.
+    fn take_over(&mut self, logs: Vec<(ChannelLog, Recovered)>) -> Vec<Recovered> {
+        logs.into_iter()
+            .map(|(log, recovered)| {
+                self.channels.insert(recovered.name.clone(), log);
+                recovered
+            })
+            .collect()
+    }
+
     /// The log of channel `name`, created (with its directory) if new.
     fn channel_log(&mut self, name: &Arc<str>) -> Result<&mut ChannelLog, StorageError> {
         if !self.channels.contains_key(&**name) {
@@ -493,98 +365,11 @@ impl DiskLog {
             if let Some(parent) = dir.parent() {
                 self.touched_dirs.insert(parent.to_path_buf());
             }
-            self.channels.insert(
-                name.clone(),
-                ChannelLog {
-                    dir,
-                    segments: VecDeque::new(),
-                    writer: None,
-                    last_id: 0,
-                    closed_id: None,
-                    new_segment: false,
-                },
-            );
+            let log = ChannelLog::recovered(dir, VecDeque::new(), 0, None);
+            self.channels.insert(name.clone(), log);
         }
         Ok(self.channels.get_mut(&**name).expect("inserted above"))
     }
-
-    fn report_damage(&self, path: &Path, blocks: usize) {
-        if self.before_replay {
-            return; // recovery after the replay reports what it did not make good
-        }
-        error!(
-            "storage: {}: {blocks} damaged block(s); their events will not be served (subscribers get a gap)",
-            path.display()
-        );
-        add(&self.stats.admin.damaged_blocks, blocks as u64);
-    }
-}
-
-/// A channel directory checked and ready to recover.
-#[derive(Debug)]
-struct ChannelPlan {
-    dir: PathBuf,
-    name: String,
-    /// Its segments with whole headers, oldest first.
-    segments: Vec<(u64, PathBuf)>,
-    /// A last segment whose creation was cut short, to remove.
-    torn_last: Option<PathBuf>,
-}
-
-/// Checks one channel directory without changing it.
-fn check_channel(dir: &Path) -> Result<Option<ChannelPlan>, StorageError> {
-    let untrusted = |why: String| StorageError::Untrusted(format!("{}: {why}", dir.display()));
-    let Some(dir_name) = dir.file_name().and_then(|n| n.to_str()) else {
-        return Err(untrusted("not a channel directory name".into()));
-    };
-    let mut ids: Vec<u64> = list_segments(dir)?;
-    ids.sort_unstable();
-    let mut plan = ChannelPlan {
-        dir: dir.to_path_buf(),
-        name: String::new(),
-        segments: Vec::new(),
-        torn_last: None,
-    };
-    for (i, &id) in ids.iter().enumerate() {
-        let path = dir.join(layout::segment_file(id));
-        match segment::read_header(&path).map_err(|e| StorageError::io(&path, e))? {
-            Header::Valid { channel, first_id } => {
-                if first_id != id || layout::dir_name(&channel) != dir_name {
-                    return Err(untrusted(format!(
-                        "{} says it holds channel {channel:?} from id {first_id}",
-                        path.display()
-                    )));
-                }
-                plan.name = channel;
-                plan.segments.push((id, path));
-            }
-            Header::Torn if i + 1 == ids.len() => plan.torn_last = Some(path),
-            Header::Torn => {
-                return Err(untrusted(format!(
-                    "{}: a sealed segment with no header",
-                    path.display()
-                )))
-            }
-            Header::Bad(why) => return Err(untrusted(format!("{}: {why}", path.display()))),
-        }
-    }
-    Ok((!plan.segments.is_empty() || plan.torn_last.is_some()).then_some(plan))
-}
-
-/// The first ids of the segments in a channel directory, unsorted.
-pub(super) fn list_segments(dir: &Path) -> Result<Vec<u64>, StorageError> {
-    let entries = fs::read_dir(dir).map_err(|e| StorageError::io(dir, e))?;
-    Ok(entries
-        .filter_map(Result::ok)
-        .filter_map(|e| e.file_name().to_str().and_then(layout::parse_segment_file))
-        .collect())
-}
-
-fn modified_ms(meta: &fs::Metadata) -> u64 {
-    meta.modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The entry to append again for an event of the write-ahead log, if its data is UTF-8.
@@ -602,22 +387,11 @@ fn wal_entry(event: &WalEvent) -> Option<Entry<'_>> {
     })
 }
 
-/// The event a record holds, if it is one (a message whose data is UTF-8, or a close).
-pub(super) fn to_event(channel: &Arc<str>, record: &Record) -> Option<Arc<Event>> {
-    match record.tag {
-        Tag::Message => std::str::from_utf8(&record.data)
-            .ok()
-            .map(|data| Arc::new(Event::message(channel.clone(), record.id, data))),
-        Tag::Close => Some(Arc::new(Event::close_marker(channel.clone(), record.id))),
-        Tag::SegmentHeader => None,
-    }
-}
-
 impl Storage for DiskLog {
     fn recover(&mut self, keep: usize) -> Result<Vec<Recovered>, StorageError> {
         // First check everything, changing nothing; then recover.
         let wal = wal::read(&self.root)?;
-        let plans = self.check_channels()?;
+        let plans = recovery::check_channels(&self.root)?;
         if wal.damaged_blocks > 0 {
             error!(
                 "storage: the write-ahead log has {} damaged block(s); events in them may be missing",
@@ -625,23 +399,28 @@ impl Storage for DiskLog {
             );
             add(&self.stats.admin.damaged_blocks, wal.damaged_blocks as u64);
         }
+        let stats = self.stats.clone();
+        let damage = |quiet| Damage {
+            quiet,
+            stats: &stats,
+        };
         let recovered = if wal.channels.is_empty() {
-            self.recover_channels(plans, keep)?
+            recovery::recover_channels(plans, keep, damage(false))?
         } else {
             // Write the write-ahead log back into the segments, make them durable,
             // then recover from the segments alone.
-            self.before_replay = true;
-            self.recover_channels(plans, 0)?;
-            self.before_replay = false;
+            let logs = recovery::recover_channels(plans, 0, damage(true))?;
+            self.take_over(logs);
             self.replay(&wal)?;
             self.flush_segments()?;
             layout::sync_file_system(&self.root_handle)
                 .map_err(|e| StorageError::io(&self.root, e))?;
             self.channels.clear();
             self.open.clear();
-            let plans = self.check_channels()?;
-            self.recover_channels(plans, keep)?
+            let plans = recovery::check_channels(&self.root)?;
+            recovery::recover_channels(plans, keep, damage(false))?
         };
+        let recovered = self.take_over(recovered);
         wal::remove(&wal.files)?;
         let generation = wal.files.last().map_or(1, |(g, _)| g + 1);
         let wal = WalWriter::create(
@@ -1218,7 +997,7 @@ mod tests {
     }
 
     fn segments_of(root: &Path, channel: &str) -> usize {
-        list_segments(&layout::channel_dir(root, channel))
+        super::recovery::list_segments(&layout::channel_dir(root, channel))
             .unwrap()
             .len()
     }

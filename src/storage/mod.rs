@@ -13,7 +13,8 @@
 //! - `record.rs`: the bytes of a segment (blocks, fragments, checksums).
 //! - `layout.rs`: the directory, its format header, channel and segment file names.
 //! - `segment.rs`: one segment file, written and scanned.
-//! - `disk.rs`: the writer of the log and its recovery; `reader.rs`: its reader.
+//! - `disk.rs`: the writer of the log; `recovery.rs`: reading its channels back at
+//!   start; `reader.rs`: its reader.
 //! - `retention.rs`: `--retain` (count, bytes, age).
 //! - `journal.rs`: the admin thread's writer, with group commit and `--fsync`;
 //!   `syncer.rs`: the thread that runs its syncs.
@@ -27,6 +28,7 @@ pub mod layout;
 pub mod memory;
 pub mod reader;
 pub mod record;
+mod recovery;
 pub mod retention;
 pub mod segment;
 pub mod syncer;

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use log::error;
 
-use super::disk::{list_segments, to_event};
 use super::record::{Record, Tag};
+use super::recovery::list_segments;
 use super::{layout, segment, StorageReader, Stored};
 use crate::stats::{add, Stats};
 
@@ -177,7 +177,7 @@ impl DiskReader {
                     break;
                 }
                 // A message that is not UTF-8 is not served: a gap, like damage.
-                let Some(event) = to_event(channel, record) else {
+                let Some(event) = record.to_event(channel) else {
                     continue;
                 };
                 if record.id > next {

@@ -18,6 +18,10 @@
 //! what one bad block loses to a few dozen typical events.
 
 /// Bytes in a block.
+use std::sync::Arc;
+
+use crate::channel::Event;
+
 pub const BLOCK: usize = 4096;
 /// Bytes of a fragment header.
 pub const HEADER: usize = 15;
@@ -72,6 +76,20 @@ pub struct Record {
     pub offset: usize,
     /// Offset just past its last fragment.
     pub end: usize,
+}
+
+impl Record {
+    /// The event this record holds of `channel`, if it is one (a message whose data
+    /// is UTF-8, or a close).
+    pub fn to_event(&self, channel: &Arc<str>) -> Option<Arc<Event>> {
+        match self.tag {
+            Tag::Message => std::str::from_utf8(&self.data)
+                .ok()
+                .map(|data| Arc::new(Event::message(channel.clone(), self.id, data))),
+            Tag::Close => Some(Arc::new(Event::close_marker(channel.clone(), self.id))),
+            Tag::SegmentHeader => None,
+        }
+    }
 }
 
 /// Appends the fragments of one record to `out`, which will be written at file offset
