@@ -102,34 +102,13 @@ pub enum Parsed {
 pub fn parse_head(buf: &[u8], max_head: usize) -> Result<Parsed, HeadError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
-    let len = match request.parse(buf) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => {
-            return if buf.len() > max_head {
-                Err(HeadError::TooLarge)
-            } else {
-                Ok(Parsed::Partial)
-            }
-        }
-        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
-        Err(_) => return Err(HeadError::Malformed),
-    };
-    if len > max_head {
-        return Err(HeadError::TooLarge);
-    }
-    let method = match request.method.unwrap_or("") {
-        "GET" => Method::Get,
-        "HEAD" => Method::Head,
-        "OPTIONS" => Method::Options,
-        "POST" => Method::Post,
-        _ => Method::Other,
+    let Some(len) = find_head(&mut request, buf, max_head)? else {
+        return Ok(Parsed::Partial);
     };
     let http10 = request.version == Some(0);
-    let target = Span::within(buf, request.path.unwrap_or("").as_bytes());
-
     let mut head = RequestHead {
-        method,
-        target,
+        method: method_of(request.method.unwrap_or("")),
+        target: Span::within(buf, request.path.unwrap_or("").as_bytes()),
         http10,
         keep_alive: !http10,
         body: BodyLength::None,
@@ -140,34 +119,95 @@ pub fn parse_head(buf: &[u8], max_head: usize) -> Result<Parsed, HeadError> {
         accepts_event_stream: false,
         len,
     };
-    let mut content_length: Option<u64> = None;
-    let mut chunked = false;
-    let mut hosts = 0;
-    for header in request.headers.iter() {
-        let value = header.value;
-        let name = header.name;
+    let framing = read_headers(buf, request.headers, &mut head)?;
+    if (!http10 && framing.hosts != 1) || framing.hosts > 1 {
+        return Err(HeadError::BadHost);
+    }
+    head.body = framing.body_length(http10)?;
+    Ok(Parsed::Complete(head))
+}
+
+/// Where the head ends, once it is whole (`None` until then); a head over
+/// `max_head`, whole or not, or with too many headers, is too large.
+fn find_head<'h, 'b>(
+    request: &mut httparse::Request<'h, 'b>,
+    buf: &'b [u8],
+    max_head: usize,
+) -> Result<Option<usize>, HeadError> {
+    match request.parse(buf) {
+        Ok(httparse::Status::Complete(len)) if len > max_head => Err(HeadError::TooLarge),
+        Ok(httparse::Status::Complete(len)) => Ok(Some(len)),
+        Ok(httparse::Status::Partial) if buf.len() > max_head => Err(HeadError::TooLarge),
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooLarge),
+        Err(_) => Err(HeadError::Malformed),
+    }
+}
+
+fn method_of(name: &str) -> Method {
+    match name {
+        "GET" => Method::Get,
+        "HEAD" => Method::Head,
+        "OPTIONS" => Method::Options,
+        "POST" => Method::Post,
+        _ => Method::Other,
+    }
+}
+
+/// What the headers say of the body's framing and the host, checked once all are
+/// read.
+#[derive(Debug, Default)]
+struct Framing {
+    content_length: Option<u64>,
+    chunked: bool,
+    hosts: usize,
+}
+
+impl Framing {
+    /// How the body is delimited; refuses what could smuggle a request past a proxy.
+    fn body_length(&self, http10: bool) -> Result<BodyLength, HeadError> {
+        match (self.content_length, self.chunked) {
+            (Some(_), true) => Err(HeadError::AmbiguousLength),
+            (_, true) if http10 => Err(HeadError::UnknownCoding),
+            (_, true) => Ok(BodyLength::Chunked),
+            (Some(0) | None, false) => Ok(BodyLength::None),
+            (Some(n), false) => Ok(BodyLength::Length(n)),
+        }
+    }
+}
+
+/// Reads the headers the server uses into `head` (as spans of `buf`) and returns what
+/// they say of the framing; refuses bad lengths and codings as it meets them.
+fn read_headers(
+    buf: &[u8],
+    headers: &[httparse::Header<'_>],
+    head: &mut RequestHead,
+) -> Result<Framing, HeadError> {
+    let mut framing = Framing::default();
+    for header in headers {
+        let (name, value) = (header.name, header.value);
         if name.eq_ignore_ascii_case("content-length") {
             let parsed = parse_length(value).ok_or(HeadError::BadLength)?;
-            if content_length.is_some_and(|known| known != parsed) {
+            if framing.content_length.is_some_and(|known| known != parsed) {
                 return Err(HeadError::AmbiguousLength);
             }
-            content_length = Some(parsed);
+            framing.content_length = Some(parsed);
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            if chunked || !value.trim_ascii().eq_ignore_ascii_case(b"chunked") {
+            if framing.chunked || !value.trim_ascii().eq_ignore_ascii_case(b"chunked") {
                 return Err(HeadError::UnknownCoding);
             }
-            chunked = true;
+            framing.chunked = true;
         } else if name.eq_ignore_ascii_case("connection") {
             for token in value.split(|&b| b == b',') {
                 let token = token.trim_ascii();
                 if token.eq_ignore_ascii_case(b"close") {
                     head.keep_alive = false;
-                } else if token.eq_ignore_ascii_case(b"keep-alive") && http10 {
+                } else if token.eq_ignore_ascii_case(b"keep-alive") && head.http10 {
                     head.keep_alive = true;
                 }
             }
         } else if name.eq_ignore_ascii_case("host") {
-            hosts += 1;
+            framing.hosts += 1;
         } else if name.eq_ignore_ascii_case("origin") {
             head.origin = Some(Span::within(buf, value.trim_ascii()));
         } else if name.eq_ignore_ascii_case("last-event-id") {
@@ -180,17 +220,7 @@ pub fn parse_head(buf: &[u8], max_head: usize) -> Result<Parsed, HeadError> {
             head.expect_continue = value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
         }
     }
-    if (!http10 && hosts != 1) || hosts > 1 {
-        return Err(HeadError::BadHost);
-    }
-    head.body = match (content_length, chunked) {
-        (Some(_), true) => return Err(HeadError::AmbiguousLength),
-        (_, true) if http10 => return Err(HeadError::UnknownCoding),
-        (_, true) => BodyLength::Chunked,
-        (Some(0) | None, false) => BodyLength::None,
-        (Some(n), false) => BodyLength::Length(n),
-    };
-    Ok(Parsed::Complete(head))
+    Ok(framing)
 }
 
 /// `Content-Length`: one or more digits and nothing else (no sign, no list).
