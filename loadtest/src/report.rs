@@ -6,7 +6,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde_json::{json, Map, Value};
 
-use crate::Common;
+use crate::cli::Common;
 
 pub struct Report {
     fields: Map<String, Value>,

@@ -84,155 +84,210 @@ pub fn run(
     deadline: Duration,
     ready: impl FnOnce(),
 ) -> std::io::Result<SubscriberResult> {
-    let mut poll = Poll::new()?;
     let mut events = Events::with_capacity(1024);
-    let mut sources = Sources::new(&spec.target.addr, spec.sources, spec.offset);
-    let mut subs: slab::Slab<Sub> = slab::Slab::with_capacity(spec.count);
-    let mut result = SubscriberResult {
-        opened: 0,
-        failed: 0,
-        received: 0,
-        duplicates: 0,
-        out_of_order: 0,
-        latency: Histogram::new_with_bounds(1, 120_000_000, 3).expect("bounds"),
-    };
-    let words = spec.messages.div_ceil(64).max(1);
-    // Subscribers `0..opened_up_to` have been opened (or failed to).
-    let mut opened_up_to = 0usize;
-    let ramp_started = Instant::now();
+    let mut held = SubscriberLoop::new(spec)?;
     let mut ready = Some(ready);
-    let mut complete = 0usize;
-    let mut buf = vec![0u8; 64 * 1024];
     let end = Instant::now() + deadline;
     while Instant::now() < end && !stop.load(Ordering::Relaxed) {
-        let due = if spec.ramp == 0 {
-            spec.count
-        } else {
-            let elapsed = ramp_started.elapsed().as_secs_f64();
-            ((elapsed * spec.ramp as f64) as usize + 1).min(spec.count)
-        };
-        for i in opened_up_to..due {
-            let channel = channel_name(spec.offset + i, spec.channels);
-            match sources.connect(spec.target.addr) {
-                Ok(mut socket) => {
-                    let entry = subs.vacant_entry();
-                    poll.registry().register(
-                        &mut socket,
-                        Token(entry.key()),
-                        Interest::READABLE | Interest::WRITABLE,
-                    )?;
-                    entry.insert(Sub {
-                        socket,
-                        request: spec.target.get(&channel, true, &spec.extra_headers),
-                        written: 0,
-                        head_seen: false,
-                        carry: Vec::new(),
-                        last_seq: 0,
-                        seen: vec![0; words],
-                        got: 0,
-                    });
-                }
-                Err(_) => result.failed += 1,
-            }
-        }
-        opened_up_to = opened_up_to.max(due);
-        if ready.is_some() && result.opened + result.failed >= spec.count as u64 {
+        held.open_due()?;
+        if ready.is_some() && held.all_in_place() {
             (ready.take().expect("checked"))();
         }
-        if spec.messages > 0 && complete + result.failed as usize >= spec.count {
+        if spec.messages > 0 && held.complete + held.result.failed as usize >= spec.count {
             break;
         }
         // While ramping, wake often enough to open the next connections on time.
-        let wait = if opened_up_to == spec.count { 50 } else { 2 };
-        poll.poll(&mut events, Some(Duration::from_millis(wait)))?;
+        let wait = if held.opened_up_to == spec.count {
+            50
+        } else {
+            2
+        };
+        held.poll
+            .poll(&mut events, Some(Duration::from_millis(wait)))?;
         for event in events.iter() {
-            let key = event.token().0;
-            let Some(sub) = subs.get_mut(key) else {
+            held.on_ready(event.token().0, event.is_read_closed());
+        }
+    }
+    Ok(held.result)
+}
+
+/// The state of a process's subscribers.
+struct SubscriberLoop<'a> {
+    spec: &'a SubscriberSpec,
+    poll: Poll,
+    sources: Sources,
+    subs: slab::Slab<Sub>,
+    result: SubscriberResult,
+    /// Words of each subscriber's seen-bitmap.
+    words: usize,
+    /// Subscribers `0..opened_up_to` have been opened (or failed to).
+    opened_up_to: usize,
+    ramp_started: Instant,
+    /// Subscribers that have every message.
+    complete: usize,
+    buf: Vec<u8>,
+}
+
+impl SubscriberLoop<'_> {
+    fn new(spec: &SubscriberSpec) -> std::io::Result<SubscriberLoop<'_>> {
+        Ok(SubscriberLoop {
+            spec,
+            poll: Poll::new()?,
+            sources: Sources::new(&spec.target.addr, spec.sources, spec.offset),
+            subs: slab::Slab::with_capacity(spec.count),
+            result: SubscriberResult {
+                opened: 0,
+                failed: 0,
+                received: 0,
+                duplicates: 0,
+                out_of_order: 0,
+                latency: Histogram::new_with_bounds(1, 120_000_000, 3).expect("bounds"),
+            },
+            words: spec.messages.div_ceil(64).max(1),
+            opened_up_to: 0,
+            ramp_started: Instant::now(),
+            complete: 0,
+            buf: vec![0u8; 64 * 1024],
+        })
+    }
+
+    /// Whether every subscriber is in place (or failed).
+    fn all_in_place(&self) -> bool {
+        self.result.opened + self.result.failed >= self.spec.count as u64
+    }
+
+    /// Opens the subscribers the ramp has made due (all at once without one).
+    fn open_due(&mut self) -> std::io::Result<()> {
+        let spec = self.spec;
+        let due = if spec.ramp == 0 {
+            spec.count
+        } else {
+            let elapsed = self.ramp_started.elapsed().as_secs_f64();
+            ((elapsed * spec.ramp as f64) as usize + 1).min(spec.count)
+        };
+        for i in self.opened_up_to..due {
+            let channel = channel_name(spec.offset + i, spec.channels);
+            let Ok(mut socket) = self.sources.connect(spec.target.addr) else {
+                self.result.failed += 1;
                 continue;
             };
-            let mut closed = false;
-            if sub.written < sub.request.len() {
-                match sub.socket.write(&sub.request[sub.written..]) {
-                    Ok(n) => {
-                        sub.written += n;
-                        if sub.written == sub.request.len() && spec.ready_on_send {
-                            result.opened += 1;
-                        }
+            let entry = self.subs.vacant_entry();
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            self.poll
+                .registry()
+                .register(&mut socket, Token(entry.key()), interest)?;
+            entry.insert(Sub {
+                socket,
+                request: spec.target.get(&channel, true, &spec.extra_headers),
+                written: 0,
+                head_seen: false,
+                carry: Vec::new(),
+                last_seq: 0,
+                seen: vec![0; self.words],
+                got: 0,
+            });
+        }
+        self.opened_up_to = self.opened_up_to.max(due);
+        Ok(())
+    }
+
+    /// A subscriber is ready: send what is left of its request, read what came.
+    fn on_ready(&mut self, key: usize, read_closed: bool) {
+        let Some(sub) = self.subs.get_mut(key) else {
+            return;
+        };
+        let mut closed = false;
+        if sub.written < sub.request.len() {
+            match sub.socket.write(&sub.request[sub.written..]) {
+                Ok(n) => {
+                    sub.written += n;
+                    if sub.written == sub.request.len() && self.spec.ready_on_send {
+                        self.result.opened += 1;
                     }
-                    Err(e)
-                        if e.kind() == ErrorKind::WouldBlock
-                            || e.kind() == ErrorKind::NotConnected => {}
-                    Err(_) => closed = true,
                 }
+                Err(e)
+                    if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::NotConnected => {
+                }
+                Err(_) => closed = true,
             }
-            loop {
-                match sub.socket.read(&mut buf) {
-                    Ok(0) => {
-                        closed = true;
-                        break;
-                    }
-                    Ok(n) => {
-                        let now = monotonic_ns();
-                        let mut data = std::mem::take(&mut sub.carry);
-                        data.extend_from_slice(&buf[..n]);
-                        if !sub.head_seen {
-                            if let Some(head_end) = crate::http::find(&data, b"\r\n\r\n") {
-                                sub.head_seen = true;
-                                let ok = crate::http::status(&data[..head_end]) == Some(200);
-                                if !spec.ready_on_send {
-                                    if ok {
-                                        result.opened += 1
-                                    } else {
-                                        result.failed += 1
-                                    }
-                                }
-                            }
-                        }
-                        let keep = markers(&data, |seq, ns| {
-                            let word = (seq as usize / 64).min(sub.seen.len() - 1);
-                            let bit = 1u64 << (seq % 64);
-                            if sub.seen[word] & bit != 0 {
-                                result.duplicates += 1;
-                                return;
-                            }
-                            sub.seen[word] |= bit;
-                            if seq < sub.last_seq {
-                                result.out_of_order += 1;
-                            }
-                            sub.last_seq = seq;
-                            sub.got += 1;
-                            result.received += 1;
-                            let _ = result
-                                .latency
-                                .record(((now.saturating_sub(ns)) / 1000).max(1));
-                            if sub.got == spec.messages {
-                                complete += 1;
-                            }
-                        });
-                        sub.carry = data[data.len() - keep..].to_vec();
-                        // A short read emptied the socket; more data raises a new
-                        // edge, so only a peer's close needs the read that finds 0.
-                        if n < buf.len() && !event.is_read_closed() {
-                            break;
-                        }
-                    }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    Err(_) => {
-                        closed = true;
+        }
+        while !closed {
+            match sub.socket.read(&mut self.buf) {
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Ok(0) | Err(_) => closed = true,
+                Ok(n) => {
+                    take(
+                        self.spec,
+                        &mut self.result,
+                        &mut self.complete,
+                        sub,
+                        &self.buf[..n],
+                    );
+                    // A short read emptied the socket; more data raises a new edge, so
+                    // only a peer's close needs the read that finds 0.
+                    if n < self.buf.len() && !read_closed {
                         break;
                     }
                 }
             }
-            if closed {
-                if !sub.head_seen && !spec.ready_on_send {
-                    result.failed += 1;
+        }
+        if closed {
+            if !sub.head_seen && !self.spec.ready_on_send {
+                self.result.failed += 1;
+            }
+            let mut sub = self.subs.remove(key);
+            let _ = self.poll.registry().deregister(&mut sub.socket);
+        }
+    }
+}
+
+/// Bytes a subscriber read: its answer's head (counted in place or failed), then the
+/// markers in whatever framing, each counted once, in order or not, with its latency.
+fn take(
+    spec: &SubscriberSpec,
+    result: &mut SubscriberResult,
+    complete: &mut usize,
+    sub: &mut Sub,
+    read: &[u8],
+) {
+    let now = monotonic_ns();
+    let mut data = std::mem::take(&mut sub.carry);
+    data.extend_from_slice(read);
+    if !sub.head_seen {
+        if let Some(head_end) = crate::http::find(&data, b"\r\n\r\n") {
+            sub.head_seen = true;
+            let ok = crate::http::status(&data[..head_end]) == Some(200);
+            if !spec.ready_on_send {
+                if ok {
+                    result.opened += 1
+                } else {
+                    result.failed += 1
                 }
-                let mut sub = subs.remove(key);
-                let _ = poll.registry().deregister(&mut sub.socket);
             }
         }
     }
-    Ok(result)
+    let keep = markers(&data, |seq, ns| {
+        let word = (seq as usize / 64).min(sub.seen.len() - 1);
+        let bit = 1u64 << (seq % 64);
+        if sub.seen[word] & bit != 0 {
+            result.duplicates += 1;
+            return;
+        }
+        sub.seen[word] |= bit;
+        if seq < sub.last_seq {
+            result.out_of_order += 1;
+        }
+        sub.last_seq = seq;
+        sub.got += 1;
+        result.received += 1;
+        let _ = result
+            .latency
+            .record(((now.saturating_sub(ns)) / 1000).max(1));
+        if sub.got == spec.messages {
+            *complete += 1;
+        }
+    });
+    sub.carry = data[data.len() - keep..].to_vec();
 }
 
 #[cfg(test)]

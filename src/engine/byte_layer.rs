@@ -111,22 +111,12 @@ impl Script {
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        if self.budget == 0 {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        let mut allowed = self.per_write.min(self.budget);
         let mut written = self.written.lock().expect("test lock");
-        let mut taken = 0;
-        for buf in bufs {
-            let n = buf.len().min(allowed);
-            written.extend_from_slice(&buf[..n]);
-            allowed -= n;
-            taken += n;
-            if allowed == 0 {
-                break;
-            }
-        }
-        self.budget -= taken;
-        Ok(taken)
+        crate::http::write_queue::tests::take_stingily(
+            bufs,
+            self.per_write,
+            &mut self.budget,
+            &mut written,
+        )
     }
 }

@@ -193,27 +193,38 @@ pub(crate) mod tests {
         }
 
         fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-            if self.budget == 0 {
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-            let mut allowed = self.per_write.min(self.budget);
-            let mut taken = 0;
-            for buf in bufs {
-                let n = buf.len().min(allowed);
-                self.written.extend_from_slice(&buf[..n]);
-                allowed -= n;
-                taken += n;
-                if allowed == 0 {
-                    break;
-                }
-            }
-            self.budget -= taken;
-            Ok(taken)
+            take_stingily(bufs, self.per_write, &mut self.budget, &mut self.written)
         }
 
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    /// Takes at most `per_write` bytes of `bufs` into `out`, and no more than
+    /// `budget` in all (then `WouldBlock`): a socket whose buffer is nearly full.
+    pub fn take_stingily(
+        bufs: &[IoSlice<'_>],
+        per_write: usize,
+        budget: &mut usize,
+        out: &mut Vec<u8>,
+    ) -> io::Result<usize> {
+        if *budget == 0 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let mut allowed = per_write.min(*budget);
+        let mut taken = 0;
+        for buf in bufs {
+            let n = buf.len().min(allowed);
+            out.extend_from_slice(&buf[..n]);
+            allowed -= n;
+            taken += n;
+            if allowed == 0 {
+                break;
+            }
+        }
+        *budget -= taken;
+        Ok(taken)
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! matches); a long-poll with nothing owed is held (`Phase::Answering`, its
 //! `held_until_ms` set) until an event, its timeout or shutdown answers it.
 
-use super::routes::{finish, push_head, Caching};
+use super::routes::{push_head, respond_empty, Caching};
 use super::{fetch, start, SubscriberApp, SubscriberConn};
 use crate::engine::{Connection, Cx, Framing};
 use crate::http::{Piece, Status};
@@ -39,17 +39,7 @@ pub fn answer_poll(
     // The ETag (the cursor after the answer) and the URL (`since`) determine the body,
     // so a matching tag means the client's copy is this answer.
     if if_none_match.is_some_and(|value| etag_matches(value, &etag)) {
-        cx.scratch.clear();
-        push_head(
-            cx,
-            conn,
-            Status::NotModified,
-            None,
-            Framing::Empty,
-            caching,
-            &extra,
-        );
-        return finish(cx, conn, &[]);
+        return respond_empty(cx, conn, Status::NotModified, caching, &extra);
     }
     write_answer(app, cx, conn, &sub, &body, caching, &extra);
 }

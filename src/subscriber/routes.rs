@@ -88,16 +88,19 @@ fn respond_preflight(cx: &mut Cx, conn: &mut Conn) {
         (b"Access-Control-Max-Age", b"86400"),
         (b"Allow", b"GET, HEAD, OPTIONS"),
     ];
+    respond_empty(cx, conn, Status::NoContent, Caching::Static, HEADERS);
+}
+
+/// Answers with a head alone (`204`, `304`): no body and no length.
+pub fn respond_empty(
+    cx: &mut Cx,
+    conn: &mut Conn,
+    status: Status,
+    caching: Caching,
+    extra: &[(&[u8], &[u8])],
+) {
     cx.scratch.clear();
-    push_head(
-        cx,
-        conn,
-        Status::NoContent,
-        None,
-        Framing::Empty,
-        Caching::Static,
-        HEADERS,
-    );
+    push_head(cx, conn, status, None, Framing::Empty, caching, extra);
     finish(cx, conn, &[]);
 }
 

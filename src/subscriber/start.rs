@@ -2,9 +2,9 @@
 //! already over, and the answer it gets (a poll now, a held long-poll, a stream); and
 //! its place in the loop's channel index while it waits.
 
-use super::routes::{finish, push_head, respond_text, Caching};
+use super::routes::{respond_empty, respond_text, Caching};
 use super::{poll, stream, SubscriberApp, SubscriberConn};
-use crate::engine::{Connection, Cx, Framing, Request};
+use crate::engine::{Connection, Cx, Request};
 use crate::http::Status;
 use crate::stats::{bump, drop_one};
 use crate::subscription::state::NOT_WAITING;
@@ -56,17 +56,7 @@ pub fn subscribe(
         cx.now_ms,
     ));
     if sub.all_done() {
-        cx.scratch.clear();
-        push_head(
-            cx,
-            conn,
-            Status::NoContent,
-            None,
-            Framing::Empty,
-            Caching::NoStore,
-            &[],
-        );
-        finish(cx, conn, &[]);
+        respond_empty(cx, conn, Status::NoContent, Caching::NoStore, &[]);
         return end_subscription(app, &mut sub);
     }
     match sub.transport {
