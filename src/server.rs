@@ -134,13 +134,8 @@ impl Server {
         };
 
         for (number, (poll, listener, app)) in loops.into_iter().enumerate() {
-            let event_loop = EventLoop::new(
-                poll,
-                listener,
-                app,
-                subscribers.clone(),
-                subscribers.clone(),
-            )?;
+            let admission = subscribers.clone();
+            let event_loop = EventLoop::new(poll, listener, app, admission.clone(), admission)?;
             threads.push(spawn(format!("halley-loop-{number}"), move || {
                 event_loop.run()
             })?);
@@ -161,15 +156,7 @@ impl Server {
             admin_admission,
             subscribers,
         )?;
-        threads.push(spawn("halley-admin".into(), move || {
-            // A publish should not wait for busy subscriber loops to finish their
-            // slices: with the shortest slice, one arriving while the loops are busy
-            // runs at once.
-            if let Err(e) = crate::sched::request_slice(crate::sched::SHORTEST_SLICE) {
-                log::debug!("admin: no short scheduler slice: {e}");
-            }
-            admin_loop.run()
-        })?);
+        threads.push(spawn("halley-admin".into(), move || run_admin(admin_loop))?);
         info!(
             "halley: subscribers on {subscriber_addr} ({} loops, at most {max_conns} connections, descriptor limit {fd_limit}), admin on {admin_addr}",
             config.threads
@@ -348,6 +335,16 @@ fn durable_journal(
         stats.clone(),
     );
     Ok((ChannelIds::recovered(config.history, recovered), journal))
+}
+
+/// The admin thread's body: its loop, on the shortest scheduler slice the kernel
+/// gives, so that a publish arriving while the subscriber loops are busy runs at once
+/// instead of waiting for their slices to end.
+fn run_admin(admin_loop: EventLoop<AdminApp>) {
+    if let Err(e) = crate::sched::request_slice(crate::sched::SHORTEST_SLICE) {
+        log::debug!("admin: no short scheduler slice: {e}");
+    }
+    admin_loop.run()
 }
 
 /// Starts a named thread that exits the process if its body panics.

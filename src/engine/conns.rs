@@ -13,6 +13,7 @@ use super::http1::{BodyAt, Expiry, Next};
 use super::{Application, Connection, HeadVerdict, Limits, Phase, Request};
 use crate::admission::Admission;
 use crate::http::date::DateCache;
+use crate::http::RequestHead;
 use crate::net::{ReadOutcome, ReserveFd};
 use crate::stats::{bump, drop_one};
 use crate::timer::TimerWheel;
@@ -20,6 +21,34 @@ use crate::timer::TimerWheel;
 /// Rounds of read/answer/write per connection per turn; a connection with more to do
 /// (a client pipelining a long burst) continues next turn, after the others.
 const DRIVE_ROUNDS: usize = 8;
+
+/// Hands a whole request to the application (`Phase::Answering`), then drops it from
+/// the input. The request is answered from the input itself (nothing reads into it
+/// meanwhile), so its target, headers and body are not copied.
+fn dispatch<A: Application>(
+    app: &mut A,
+    cx: &mut Cx,
+    key: usize,
+    conn: &mut Connection<A::Conn>,
+    head: &RequestHead,
+    body: &BodyAt,
+    consumed: usize,
+) {
+    conn.http.phase = Phase::Answering;
+    let input = std::mem::take(&mut conn.http.input);
+    let body = match body {
+        BodyAt::Input(range) => &input[range.clone()],
+        BodyAt::Decoded(decoded) => decoded.as_slice(),
+    };
+    let request = Request {
+        head,
+        input: &input,
+        body,
+    };
+    app.on_request(cx, key, conn, &request);
+    conn.http.input = input;
+    conn.http.input.drain(..consumed);
+}
 
 /// What every connection of a loop shares: its clock, its `Date`, a scratch buffer,
 /// and whether it is shutting down.
@@ -210,8 +239,26 @@ impl<S> Conns<S> {
         let conn = &mut self.slab[key];
         let mut answered = false;
         loop {
-            let (head, body, consumed) = match conn.http.next(&mut conn.io, cx.now_ms, &limits) {
-                Next::Wait => break,
+            let mut next = conn.http.next(&mut conn.io, cx.now_ms, &limits);
+            if let Next::Head(head) = next {
+                answered = true;
+                bump(&app.conn_stats().requests);
+                if cx.shutting_down {
+                    conn.http.keep_alive = false;
+                }
+                let input = std::mem::take(&mut conn.http.input);
+                let verdict = app.on_head(cx, conn, &head, &input);
+                conn.http.input = input;
+                if verdict == HeadVerdict::Answered {
+                    // Its body (if any) is never read: nothing after it can be told
+                    // apart from it.
+                    conn.http.phase = Phase::Closing;
+                    break;
+                }
+                next = conn.http.body(&mut conn.io, head, &limits);
+            }
+            match next {
+                Next::Wait | Next::Head(_) => break,
                 Next::Refuse(refusal) => {
                     bump(refusal.counter(app.conn_stats()));
                     trace!("{}: conn {key}: refused: {refusal:?}", app.name());
@@ -223,56 +270,13 @@ impl<S> Conns<S> {
                     head,
                     body,
                     consumed,
-                } => (head, body, consumed),
-                Next::Head(head) => {
+                } => {
+                    dispatch(app, cx, key, conn, &head, &body, consumed);
                     answered = true;
-                    bump(&app.conn_stats().requests);
-                    if cx.shutting_down {
-                        conn.http.keep_alive = false;
-                    }
-                    let input = std::mem::take(&mut conn.http.input);
-                    let verdict = app.on_head(cx, conn, &head, &input);
-                    conn.http.input = input;
-                    if verdict == HeadVerdict::Answered {
-                        // Its body (if any) is never read: nothing after it can be
-                        // told apart from it.
-                        conn.http.phase = Phase::Closing;
+                    if !conn.http.reads_requests() {
                         break;
                     }
-                    match conn.http.body(&mut conn.io, head, &limits) {
-                        Next::Request {
-                            head,
-                            body,
-                            consumed,
-                        } => (head, body, consumed),
-                        Next::Refuse(refusal) => {
-                            bump(refusal.counter(app.conn_stats()));
-                            conn.http.refuse(&mut conn.io, cx, refusal);
-                            break;
-                        }
-                        _ => break,
-                    }
                 }
-            };
-            conn.http.phase = Phase::Answering;
-            // The request is answered from the input itself (nothing reads into it
-            // meanwhile), so its target, headers and body are not copied.
-            let input = std::mem::take(&mut conn.http.input);
-            let body_bytes = match &body {
-                BodyAt::Input(range) => &input[range.clone()],
-                BodyAt::Decoded(decoded) => decoded.as_slice(),
-            };
-            let request = Request {
-                head: &head,
-                input: &input,
-                body: body_bytes,
-            };
-            app.on_request(cx, key, conn, &request);
-            conn.http.input = input;
-            conn.http.input.drain(..consumed);
-            answered = true;
-            if !conn.http.reads_requests() {
-                break;
             }
         }
         let input = &mut conn.http.input;
