@@ -1,9 +1,8 @@
 //! The real binary: stopped with SIGTERM and SIGINT, its streams and held polls end
-//! cleanly and it exits within 2 s; `--help` explains every flag.
+//! cleanly and it exits within 2 s.
 
 mod util;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use util::{binary, Client};
@@ -54,43 +53,4 @@ fn sigterm_ends_streams_cleanly_and_exits() {
 #[test]
 fn sigint_does_the_same() {
     stop_with(libc::SIGINT);
-}
-
-#[test]
-fn help_explains_every_flag() {
-    let output = Command::new(env!("CARGO_BIN_EXE_halley"))
-        .arg("--help")
-        .output()
-        .unwrap();
-    let help = String::from_utf8(output.stdout).unwrap();
-    for flag in [
-        "--listen",
-        "--admin-listen",
-        "--threads",
-        "--history",
-        "--max-message",
-        "--max-channels",
-        "--poll-timeout",
-        "--heartbeat",
-        "--stream-max-bytes",
-        "--stream-max-age",
-        "--sse-retry",
-        "--allow-origin",
-        "--header-timeout",
-        "--max-head",
-        "--keepalive-timeout",
-        "--max-pending",
-        "--write-timeout",
-        "--max-conns",
-        "--admin-max-conns",
-        "--log-level",
-    ] {
-        assert!(help.contains(flag), "--help lacks {flag}");
-    }
-    let bad = Command::new(env!("CARGO_BIN_EXE_halley"))
-        .args(["--poll-timeout", "30"])
-        .output()
-        .unwrap();
-    assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("unit"));
 }

@@ -39,11 +39,27 @@ fn longpoll_is_held_until_an_event() {
 
 #[test]
 fn longpoll_is_the_default_and_times_out_empty() {
-    let server = start_with(|c| c.poll_timeout = std::time::Duration::from_millis(200));
+    let timeout = std::time::Duration::from_millis(300);
+    let server = start_with(|c| c.poll_timeout = timeout);
     server.publish_ok("a", "one");
-    let response = server.get("/sub/a");
+    let mut client = server.client();
+    let sent = std::time::Instant::now();
+    client.get("/sub/a");
+    // Held, as a long-poll is (a poll would be answered at once, and not counted).
+    server.wait_counter("subscribers", 1);
+    let response = client.response();
+    assert!(
+        sent.elapsed() >= timeout,
+        "answered after {:?}, before the poll timeout",
+        sent.elapsed()
+    );
     assert_eq!(response.status, 200);
     assert_eq!(response.text(), "{\"cursor\":\"1\",\"frames\":[]}");
+    assert!(
+        response.header("ETag").is_none(),
+        "a long-poll answer, not a poll's"
+    );
+    assert_eq!(server.counter("subscribers"), 0);
 }
 
 #[test]

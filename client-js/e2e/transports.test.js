@@ -36,13 +36,16 @@ for (const transport of ["sse", "stream", "iframe", "longpoll", "poll"]) {
 }
 
 test("a closed channel ends the subscription and its requests", async () => {
+  // The channel exists before the page (GET /channels/... knows it), and the page
+  // subscribes from now on: it must not get "before", and gets "x" on its held poll.
+  await h.publish(server, "e2e.open", "before");
   const context = await browser.newContext();
   const page = await h.openPage(context, server.sub, server.sub,
     h.subscribeScript("", ["e2e.close", "e2e.open"], { transport: "longpoll", share: false }));
-  await h.waitFor(async () => (await h.channelInfo(server, "e2e.open"))?.subscribers === 1 || null, "held poll")
-    .catch(() => {});
+  await h.waitFor(async () => (await h.channelInfo(server, "e2e.open")).subscribers === 1, "held poll");
   await h.publish(server, "e2e.open", "x");
   await h.waitFor(() => page.evaluate(() => window.received.length === 1), "a message");
+  assert.deepEqual(await page.evaluate(() => window.received), ["e2e.open:2:x"]);
   await h.closeChannel(server, "e2e.close");
   await h.waitFor(() => page.evaluate(() => window.events.some((e) => e.startsWith("closed:"))), "closed event");
   assert.equal(await page.evaluate(() => window.sub.state), "live", "one channel is still open");

@@ -22,6 +22,16 @@ function sse(res, text) {
   res.write(text);
 }
 
+/** Resolves as `promise` does, or rejects after `ms` saying what did not happen, so a
+ * broken client fails its test instead of hanging the run. */
+function within(promise, what, ms = 5000) {
+  let timer;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no ${what} within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 const frame = (id, data) => `id: ${id}\ndata: {"ch":"a","id":${id},"data":"${data}"}\n\n`;
 
 test("an id missing without a gap frame makes the client resume from its cursor", async () => {
@@ -34,9 +44,12 @@ test("an id missing without a gap frame makes the client resume from its cursor"
   });
   const sub = Halley.subscribe(server.url, "a", { transport: "sse", since: 0, share: false });
   const got = [];
-  await new Promise((resolve) => sub.on("message", (m) => { got.push(m.id + ":" + m.data); if (got.length === 3) resolve(); }));
-  sub.close();
-  server.close();
+  try {
+    await within(new Promise((resolve) => sub.on("message", (m) => { got.push(m.id + ":" + m.data); if (got.length === 3) resolve(); })), "three messages");
+  } finally {
+    sub.close();
+    server.close();
+  }
   assert.deepEqual(got, ["1:one", "2:two", "3:three"]);
   assert.deepEqual(server.requests, ["/sub/a?t=sse&since=0", "/sub/a?t=sse&since=1"]);
 });
@@ -53,10 +66,14 @@ test("after a failure the SSE retry: line sets the least wait", async () => {
   const sub = Halley.subscribe(server.url, "a", { transport: "sse", since: 0, share: false, minDelay: 1, maxDelay: 2 });
   const backoff = new Promise((resolve) => sub.on("status", (s) => { if (s.state === "backoff") resolve(s.at - Date.now()); }));
   const second = new Promise((resolve) => sub.on("message", (m) => { if (m.id === 2) resolve(); }));
-  const wait = await backoff;
-  await second;
-  sub.close();
-  server.close();
+  let wait;
+  try {
+    wait = await within(backoff, "backoff");
+    await within(second, "second message");
+  } finally {
+    sub.close();
+    server.close();
+  }
   assert.ok(wait >= 600 && wait <= 700, `waited ${wait} ms`);
 });
 
@@ -71,9 +88,13 @@ test("Retry-After on a 503 sets the least wait", async () => {
     }
   });
   const sub = Halley.subscribe(server.url, "a", { transport: "sse", since: 0, share: false, minDelay: 1, maxDelay: 2 });
-  const wait = await new Promise((resolve) => sub.on("status", (s) => { if (s.state === "backoff") resolve(s.at - Date.now()); }));
-  sub.close();
-  server.close();
+  let wait;
+  try {
+    wait = await within(new Promise((resolve) => sub.on("status", (s) => { if (s.state === "backoff") resolve(s.at - Date.now()); })), "backoff");
+  } finally {
+    sub.close();
+    server.close();
+  }
   assert.ok(wait >= 1900 && wait <= 2000, `waited ${wait} ms`);
 });
 
@@ -84,12 +105,15 @@ test("failures in a row end in failed; retry() starts again", async () => {
     sse(res, "retry: 10\n\n" + frame(1, "back"));
   });
   const sub = Halley.subscribe(server.url, "a", { transport: "sse", since: 0, share: false, minDelay: 1, maxDelay: 5, maxFailures: 3 });
-  await new Promise((resolve) => sub.on("status", (s) => { if (s.state === "failed") resolve(); }));
-  assert.equal(server.requests.length, 3);
-  up = true;
-  const back = new Promise((resolve) => sub.on("message", resolve));
-  sub.retry();
-  assert.equal((await back).data, "back");
-  sub.close();
-  server.close();
+  try {
+    await within(new Promise((resolve) => sub.on("status", (s) => { if (s.state === "failed") resolve(); })), "failed state");
+    assert.equal(server.requests.length, 3);
+    up = true;
+    const back = new Promise((resolve) => sub.on("message", resolve));
+    sub.retry();
+    assert.equal((await within(back, "message after retry()")).data, "back");
+  } finally {
+    sub.close();
+    server.close();
+  }
 });
