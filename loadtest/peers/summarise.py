@@ -161,8 +161,12 @@ if os.path.exists(findings):
 STORAGE_START = "<!-- storage: written by loadtest/peers/storage.sh -->"
 STORAGE_END = "<!-- /storage -->"
 previous = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "benchmarks.md")
+# So is the comparison of two builds (written by compare.sh).
+COMPARE_START = "<!-- compare: written by loadtest/peers/compare.sh -->"
+COMPARE_END = "<!-- /compare -->"
 if os.path.exists(previous):
     text = open(previous).read()
-    if STORAGE_START in text and STORAGE_END in text:
-        print(STORAGE_START + text.split(STORAGE_START, 1)[1].split(STORAGE_END, 1)[0] + STORAGE_END)
+    for start, end in ((STORAGE_START, STORAGE_END), (COMPARE_START, COMPARE_END)):
+        if start in text and end in text:
+            print(start + text.split(start, 1)[1].split(end, 1)[0] + end + "\n")
 

@@ -171,6 +171,9 @@ pub fn fanout(args: Fanout) -> Result<Report, String> {
     workers.wait_all("ready", Duration::from_secs(300))?;
     std::thread::sleep(args.settle);
     let mut publisher = publish::Publisher::connect(&pub_target)?;
+    // The server's CPU from the first publish to the last delivery (heartbeats aside,
+    // a server holding idle streams spends nothing): its cost of the fan-out.
+    let cpu_before = procs::sum(&args.common.server_pid, cpu_ticks);
     let mut publish_latency = new_histogram();
     let mut refused = 0u64;
     for seq in 0..args.messages {
@@ -189,6 +192,7 @@ pub fn fanout(args: Fanout) -> Result<Report, String> {
         std::thread::sleep(args.interval);
     }
     let results = workers.wait_all("result", args.timeout + Duration::from_secs(30))?;
+    let cpu_after = procs::sum(&args.common.server_pid, cpu_ticks);
     let mut latency = new_histogram();
     let (mut received, mut duplicates, mut out_of_order, mut held) = (0u64, 0u64, 0u64, 0u64);
     for result in &results {
@@ -210,6 +214,14 @@ pub fn fanout(args: Fanout) -> Result<Report, String> {
     report.add("publishes_refused", json!(refused));
     report.latency("latency", &latency);
     report.latency("publish_latency", &publish_latency);
+    if let (Some(before), Some(after), true) = (cpu_before, cpu_after, received > 0) {
+        let cpu_ms = (after - before) as f64 * 10.0;
+        report.add("server_cpu_ms", json!(cpu_ms));
+        report.add(
+            "server_cpu_us_per_delivered",
+            json!((cpu_ms * 1000.0 / received as f64 * 1000.0).round() / 1000.0),
+        );
+    }
     Ok(report)
 }
 
