@@ -8,6 +8,8 @@
 //! Time is a plain `u64` of milliseconds since the owner's start, passed in: tests
 //! never sleep. Every connection keeps at most one entry here (its earliest deadline).
 
+use std::num::NonZeroU32;
+
 use slab::Slab;
 
 /// Bits of time per level: 64 slots.
@@ -21,9 +23,22 @@ const LEVELS: usize = 11;
 /// End of a list.
 const NIL: u32 = u32::MAX;
 
-/// Handle of a scheduled entry, for `cancel`.
+/// Handle of a scheduled entry, for `cancel`: its place in the slab, plus one, so that
+/// an `Option<TimerKey>` takes four bytes (every connection holds one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TimerKey(usize);
+pub struct TimerKey(NonZeroU32);
+
+impl TimerKey {
+    fn new(slot: usize) -> TimerKey {
+        // Entries link to each other with `u32`s: the slab never has more.
+        let plus_one = u32::try_from(slot + 1).expect("fewer than 2^32 timers");
+        TimerKey(NonZeroU32::new(plus_one).expect("one or more"))
+    }
+
+    fn slot(self) -> usize {
+        self.0.get() as usize - 1
+    }
+}
 
 #[derive(Debug)]
 struct Entry {
@@ -96,14 +111,15 @@ impl TimerWheel {
             slot: 0,
         });
         self.link(key);
-        TimerKey(key)
+        TimerKey::new(key)
     }
 
     /// Removes a scheduled entry; a key that already expired is ignored.
     pub fn cancel(&mut self, key: TimerKey) {
-        if self.entries.contains(key.0) {
-            self.unlink(key.0);
-            self.entries.remove(key.0);
+        let slot = key.slot();
+        if self.entries.contains(slot) {
+            self.unlink(slot);
+            self.entries.remove(slot);
         }
     }
 

@@ -293,7 +293,7 @@ impl<S> Conns<S> {
         let Some(mut conn) = self.slab.try_remove(key) else {
             return;
         };
-        if let Some((timer, _)) = conn.timer.take() {
+        if let Some(timer) = conn.timer.take() {
             self.timers.cancel(timer);
         }
         app.on_close(key, &mut conn);
@@ -326,13 +326,12 @@ impl<S> Conns<S> {
             return;
         };
         match conn.timer {
-            Some((_, at)) if at <= deadline => {}
-            Some((timer, _)) => {
-                self.timers.cancel(timer);
-                conn.timer = Some((self.timers.insert(deadline, key), deadline));
-            }
-            None => conn.timer = Some((self.timers.insert(deadline, key), deadline)),
+            Some(_) if conn.timer_at <= deadline => return,
+            Some(timer) => self.timers.cancel(timer),
+            None => {}
         }
+        conn.timer = Some(self.timers.insert(deadline, key));
+        conn.timer_at = deadline;
     }
 
     /// Acts on every timer due by now.

@@ -447,3 +447,56 @@ fn a_long_pipelined_burst_is_read_a_buffer_at_a_time_and_all_answered() {
     let expected: Vec<String> = (0..2000).map(|i| format!("/{i} ")).collect();
     assert_eq!(answers, expected);
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Sends `bytes` cut at `cuts` (positions, any order), driving the connection after
+    /// each piece; returns what it wrote and whether it is still open.
+    fn send_in_pieces(bytes: &[u8], cuts: &[usize], per_write: usize) -> (Vec<u8>, bool) {
+        let mut h = harness();
+        let key = h.connect(per_write);
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+        cuts.sort_unstable();
+        cuts.dedup();
+        let mut at = 0;
+        for cut in cuts.into_iter().chain([bytes.len()]) {
+            if h.is_open(key) {
+                h.send(key, &bytes[at..cut]);
+            }
+            at = cut;
+        }
+        (h.take_output(key), h.is_open(key))
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_in_any_pieces_get_whole_answers_or_none(
+            bytes in prop::collection::vec(any::<u8>(), 0..600),
+            cuts in prop::collection::vec(any::<usize>(), 0..8),
+            per_write in 1usize..64,
+        ) {
+            let (output, _) = send_in_pieces(&bytes, &cuts, per_write);
+            let text = String::from_utf8_lossy(&output).into_owned();
+            prop_assert!(output.is_empty() || text.starts_with("HTTP/1.1 "), "{text:?}");
+        }
+
+        #[test]
+        fn pipelined_requests_in_any_pieces_get_the_answers_they_get_whole(
+            cuts in prop::collection::vec(any::<usize>(), 0..12),
+            per_write in 1usize..64,
+        ) {
+            let requests = b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n\
+                POST /b HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n\
+                POST /c HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nxyz\
+                HEAD /d HTTP/1.0\r\n\r\n";
+            let (whole, _) = send_in_pieces(requests, &[], 1000);
+            let (pieces, open) = send_in_pieces(requests, &cuts, per_write);
+            prop_assert_eq!(&pieces, &whole);
+            prop_assert!(!open, "HTTP/1.0 without keep-alive closes");
+            let text = String::from_utf8(whole).unwrap();
+            prop_assert_eq!(text.matches("HTTP/1.1 200 OK\r\n").count(), 4);
+        }
+    }
+}

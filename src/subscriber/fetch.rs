@@ -19,8 +19,8 @@ pub fn hold_for_fetch(
     conn: &mut Conn,
     range: FetchRange,
 ) {
-    if conn.app.held_until_ms.is_none() {
-        conn.app.held_until_ms = Some(cx.now_ms + app.config.poll_timeout.as_millis() as u64);
+    if conn.app.held_until().is_none() {
+        conn.app.held_until_ms = cx.now_ms + app.config.poll_timeout.as_millis() as u64;
     }
     if conn.app.sub.as_ref().is_some_and(|sub| !sub.waiting) {
         start::start_waiting(app, key, conn);

@@ -41,29 +41,54 @@ use crate::subscription::Subscription;
 /// The answer to a connection over `--max-conns` or past the descriptor limit.
 pub const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain\r\nContent-Length: 31\r\nConnection: close\r\nAccess-Control-Allow-Origin: *\r\n\r\nthe server is full, retry soon\n";
 
-/// Who may read an answer cross-origin, decided per request.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Who may read an answer cross-origin, decided per request. Four bytes: a held
+/// subscriber keeps it, and an allowed origin is named by its place in
+/// `--allow-origin`'s list, not copied.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Cors {
     /// No CORS headers.
     #[default]
     Nothing,
     /// `Access-Control-Allow-Origin: *`.
     Any,
-    /// This origin is allowed (it is echoed, with `Vary: Origin`).
-    Echo(Box<str>),
+    /// The origin at this place of `--allow-origin`'s list is allowed (it is echoed,
+    /// with `Vary: Origin`).
+    Echo(u16),
     /// Origins are checked but this one is not allowed: `Vary: Origin` only.
     Denied,
 }
 
-/// What a subscriber connection holds besides its HTTP state.
-#[derive(Debug, Default)]
+/// `held_until_ms` of a connection that holds no poll.
+const NOT_HELD: u64 = u64::MAX;
+
+/// What a subscriber connection holds besides its HTTP state (24 bytes: every held
+/// subscriber has one).
+#[derive(Debug)]
 pub struct SubscriberConn {
     /// CORS for the current answer.
     cors: Cors,
     /// The subscription being served: a held poll or a stream.
     sub: Option<Box<Subscription>>,
-    /// While a poll is held (`Phase::Answering`): when it is answered empty (ms).
-    held_until_ms: Option<u64>,
+    /// While a poll is held (`Phase::Answering`): when it is answered empty (ms);
+    /// `NOT_HELD` otherwise.
+    held_until_ms: u64,
+}
+
+impl Default for SubscriberConn {
+    fn default() -> SubscriberConn {
+        SubscriberConn {
+            cors: Cors::Nothing,
+            sub: None,
+            held_until_ms: NOT_HELD,
+        }
+    }
+}
+
+impl SubscriberConn {
+    /// When the held poll is answered empty, if one is held.
+    fn held_until(&self) -> Option<u64> {
+        (self.held_until_ms != NOT_HELD).then_some(self.held_until_ms)
+    }
 }
 
 /// One loop's subscriber application.
@@ -183,7 +208,7 @@ impl Application for SubscriberApp {
 
     fn deadline(&self, conn: &Conn) -> Option<u64> {
         match conn.http.phase {
-            Phase::Answering => conn.app.held_until_ms,
+            Phase::Answering => conn.app.held_until(),
             Phase::Streaming => conn.app.sub.as_ref().map(|sub| stream::deadline(self, sub)),
             _ => None,
         }
@@ -191,7 +216,7 @@ impl Application for SubscriberApp {
 
     fn on_timer(&mut self, cx: &mut Cx, key: usize, conn: &mut Conn) {
         match conn.http.phase {
-            Phase::Answering if conn.app.held_until_ms.is_some_and(|at| cx.now_ms >= at) => {
+            Phase::Answering if conn.app.held_until().is_some_and(|at| cx.now_ms >= at) => {
                 poll::answer_longpoll(self, cx, key, conn)
             }
             Phase::Streaming => stream::on_timer(self, cx, key, conn),

@@ -2,7 +2,7 @@
 //! matches); a long-poll with nothing owed is held (`Phase::Answering`, its
 //! `held_until_ms` set) until an event, its timeout or shutdown answers it.
 
-use super::routes::{push_head, respond_empty, Caching};
+use super::routes::{push_head, respond_empty, Caching, Head};
 use super::{fetch, start, SubscriberApp, SubscriberConn};
 use crate::engine::{Connection, Cx, Framing};
 use crate::http::{Piece, Status};
@@ -39,7 +39,7 @@ pub fn answer_poll(
     // The ETag (the cursor after the answer) and the URL (`since`) determine the body,
     // so a matching tag means the client's copy is this answer.
     if if_none_match.is_some_and(|value| etag_matches(value, &etag)) {
-        return respond_empty(cx, conn, Status::NotModified, caching, &extra);
+        return respond_empty(app, cx, conn, Status::NotModified, caching, &extra);
     }
     write_answer(app, cx, conn, &sub, &body, caching, &extra);
 }
@@ -47,7 +47,7 @@ pub fn answer_poll(
 /// Holds a long-poll that is owed nothing yet: it waits in the index until an event,
 /// its timeout (`--poll-timeout`) or shutdown answers it.
 pub fn hold(app: &mut SubscriberApp, cx: &mut Cx, key: usize, conn: &mut Conn) {
-    conn.app.held_until_ms = Some(cx.now_ms + app.config.poll_timeout.as_millis() as u64);
+    conn.app.held_until_ms = cx.now_ms + app.config.poll_timeout.as_millis() as u64;
     start::start_waiting(app, key, conn);
 }
 
@@ -64,7 +64,7 @@ pub fn answer_longpoll(app: &mut SubscriberApp, cx: &mut Cx, key: usize, conn: &
         return fetch::hold_for_fetch(app, cx, key, conn, range);
     }
     start::end_subscription(app, &mut sub);
-    conn.app.held_until_ms = None;
+    conn.app.held_until_ms = super::NOT_HELD;
     if cx.shutting_down {
         conn.http.keep_alive = false;
     }
@@ -92,15 +92,14 @@ fn write_answer(
 ) {
     cx.scratch.clear();
     let content_type = transport::content_type(sub.transport, sub.callback.is_some());
-    push_head(
-        cx,
-        conn,
-        Status::Ok,
-        Some(content_type),
-        Framing::Length(body.len()),
+    let head = Head {
+        status: Status::Ok,
+        content_type: Some(content_type),
+        framing: Framing::Length(body.len()),
         caching,
         extra,
-    );
+    };
+    push_head(app, cx, conn, head);
     let head_only = conn.http.head_only;
     match (head_only, body.frames.as_slice()) {
         (true, _) => {

@@ -41,6 +41,7 @@ pub fn on_head(
     bump(&app.loop_stats().conns.methods_not_allowed);
     conn.http.keep_alive = false;
     respond(
+        app,
         cx,
         conn,
         Status::MethodNotAllowed,
@@ -61,24 +62,32 @@ pub fn route(
 ) {
     let Ok((path, query)) = target::split(request.target()) else {
         bump(&app.loop_stats().conns.bad_requests);
-        return respond_text(cx, conn, Status::BadRequest, b"bad request target\n");
+        return respond_text(app, cx, conn, Status::BadRequest, b"bad request target\n");
     };
     if request.head.method == Method::Options {
-        return respond_preflight(cx, conn);
+        return respond_preflight(app, cx, conn);
     }
     if let Some(file) = assets::subscriber_file(path) {
         let caching: &[(&[u8], &[u8])] = &[(b"Cache-Control", b"no-cache")];
-        respond(cx, conn, Status::Ok, file.content_type, file.body, caching);
+        respond(
+            app,
+            cx,
+            conn,
+            Status::Ok,
+            file.content_type,
+            file.body,
+            caching,
+        );
     } else if let Some(channels) = path.strip_prefix("/sub/") {
         start::subscribe(app, cx, key, conn, request, channels, query);
     } else {
         bump(&app.loop_stats().conns.not_found);
-        respond_text(cx, conn, Status::NotFound, b"not found\n");
+        respond_text(app, cx, conn, Status::NotFound, b"not found\n");
     }
 }
 
 /// Answers a CORS preflight: the methods and headers a subscriber may use.
-fn respond_preflight(cx: &mut Cx, conn: &mut Conn) {
+fn respond_preflight(app: &SubscriberApp, cx: &mut Cx, conn: &mut Conn) {
     const HEADERS: &[(&[u8], &[u8])] = &[
         (b"Access-Control-Allow-Methods", b"GET, HEAD, OPTIONS"),
         (
@@ -88,11 +97,12 @@ fn respond_preflight(cx: &mut Cx, conn: &mut Conn) {
         (b"Access-Control-Max-Age", b"86400"),
         (b"Allow", b"GET, HEAD, OPTIONS"),
     ];
-    respond_empty(cx, conn, Status::NoContent, Caching::Static, HEADERS);
+    respond_empty(app, cx, conn, Status::NoContent, Caching::Static, HEADERS);
 }
 
 /// Answers with a head alone (`204`, `304`): no body and no length.
 pub fn respond_empty(
+    app: &SubscriberApp,
     cx: &mut Cx,
     conn: &mut Conn,
     status: Status,
@@ -100,17 +110,39 @@ pub fn respond_empty(
     extra: &[(&[u8], &[u8])],
 ) {
     cx.scratch.clear();
-    push_head(cx, conn, status, None, Framing::Empty, caching, extra);
+    let head = Head {
+        status,
+        content_type: None,
+        framing: Framing::Empty,
+        caching,
+        extra,
+    };
+    push_head(app, cx, conn, head);
     finish(cx, conn, &[]);
 }
 
 /// Answers with a plain-text body.
-pub fn respond_text(cx: &mut Cx, conn: &mut Conn, status: Status, body: &[u8]) {
-    respond(cx, conn, status, b"text/plain; charset=utf-8", body, &[]);
+pub fn respond_text(
+    app: &SubscriberApp,
+    cx: &mut Cx,
+    conn: &mut Conn,
+    status: Status,
+    body: &[u8],
+) {
+    respond(
+        app,
+        cx,
+        conn,
+        status,
+        b"text/plain; charset=utf-8",
+        body,
+        &[],
+    );
 }
 
 /// Answers with a whole body (left out for HEAD).
 pub fn respond(
+    app: &SubscriberApp,
     cx: &mut Cx,
     conn: &mut Conn,
     status: Status,
@@ -124,15 +156,14 @@ pub fn respond(
         Caching::NoStore
     };
     cx.scratch.clear();
-    push_head(
-        cx,
-        conn,
+    let head = Head {
         status,
-        Some(content_type),
-        Framing::Length(body.len()),
+        content_type: Some(content_type),
+        framing: Framing::Length(body.len()),
         caching,
         extra,
-    );
+    };
+    push_head(app, cx, conn, head);
     let body = if conn.http.head_only { &[][..] } else { body };
     finish(cx, conn, body);
 }
@@ -145,24 +176,38 @@ pub fn cors_for(policy: &AllowOrigin, origin: Option<&[u8]>) -> Cors {
         AllowOrigin::List(allowed) => {
             let origin = origin.and_then(|o| std::str::from_utf8(o).ok());
             match origin {
-                Some(origin) if allowed.iter().any(|a| a == origin) => Cors::Echo(origin.into()),
-                _ => Cors::Denied,
+                Some(origin) => match allowed.iter().position(|a| a == origin) {
+                    Some(at) if at <= u16::MAX as usize => Cors::Echo(at as u16),
+                    _ => Cors::Denied,
+                },
+                None => Cors::Denied,
             }
         }
     }
 }
 
+/// What an answer's head says besides what the connection decides (CORS, version,
+/// keep-alive).
+#[derive(Debug, Clone, Copy)]
+pub struct Head<'a> {
+    pub status: Status,
+    pub content_type: Option<&'a [u8]>,
+    pub framing: Framing,
+    pub caching: Caching,
+    /// More headers, after the rest.
+    pub extra: &'a [(&'a [u8], &'a [u8])],
+}
+
 /// Writes a whole answer head for `conn` into `cx.scratch` (appending): status,
 /// `Date`, type, framing, caching, CORS, `extra`, `Connection`.
-pub fn push_head(
-    cx: &mut Cx,
-    conn: &mut Conn,
-    status: Status,
-    content_type: Option<&[u8]>,
-    framing: Framing,
-    caching: Caching,
-    extra: &[(&[u8], &[u8])],
-) {
+pub fn push_head(app: &SubscriberApp, cx: &mut Cx, conn: &mut Conn, head: Head<'_>) {
+    let Head {
+        status,
+        content_type,
+        framing,
+        caching,
+        extra,
+    } = head;
     let out = &mut cx.scratch;
     conn.http
         .start_head(out, cx.date.get(), status, content_type, framing);
@@ -171,14 +216,18 @@ pub fn push_head(
         Caching::Revalidate => response::header(out, b"Cache-Control", b"no-cache"),
         Caching::Static => {}
     }
-    match &conn.app.cors {
+    match conn.app.cors {
         Cors::Nothing => {}
         Cors::Any => {
             response::header(out, b"Access-Control-Allow-Origin", b"*");
             response::header(out, b"Access-Control-Expose-Headers", b"ETag, Retry-After");
         }
-        Cors::Echo(origin) => {
-            response::header(out, b"Access-Control-Allow-Origin", origin.as_bytes());
+        Cors::Echo(at) => {
+            let origin = match &app.config.allow_origin {
+                AllowOrigin::List(allowed) => allowed[at as usize].as_bytes(),
+                _ => b"null",
+            };
+            response::header(out, b"Access-Control-Allow-Origin", origin);
             response::header(out, b"Access-Control-Expose-Headers", b"ETag, Retry-After");
             response::header(out, b"Vary", b"Origin");
         }

@@ -38,7 +38,13 @@ pub fn subscribe(
                 _ => &stats.conns.bad_requests,
             };
             bump(counter);
-            return respond_text(cx, conn, Status::BadRequest, error.message().as_bytes());
+            return respond_text(
+                app,
+                cx,
+                conn,
+                Status::BadRequest,
+                error.message().as_bytes(),
+            );
         }
     };
     let keys: Vec<usize> = asked
@@ -56,7 +62,7 @@ pub fn subscribe(
         cx.now_ms,
     ));
     if sub.all_done() {
-        respond_empty(cx, conn, Status::NoContent, Caching::NoStore, &[]);
+        respond_empty(app, cx, conn, Status::NoContent, Caching::NoStore, &[]);
         return end_subscription(app, &mut sub);
     }
     match sub.transport {

@@ -3,7 +3,7 @@
 //! the clean end (`--stream-max-bytes`, `--stream-max-age`, every channel closed,
 //! shutdown) after which the client resumes with its cursor.
 
-use super::routes::{push_head, Caching};
+use super::routes::{push_head, Caching, Head};
 use super::{fetch, start, SubscriberApp, SubscriberConn};
 use crate::engine::{Connection, Cx, Framing, Phase};
 use crate::http::{Piece, Status};
@@ -28,15 +28,14 @@ pub fn start(
     cx.scratch.clear();
     let content_type = transport::content_type(sub.transport, false);
     let extra: &[(&[u8], &[u8])] = &[(b"X-Accel-Buffering", b"no")];
-    push_head(
-        cx,
-        conn,
-        Status::Ok,
-        Some(content_type),
-        Framing::Stream,
-        Caching::NoStore,
+    let head = Head {
+        status: Status::Ok,
+        content_type: Some(content_type),
+        framing: Framing::Stream,
+        caching: Caching::NoStore,
         extra,
-    );
+    };
+    push_head(app, cx, conn, head);
     if conn.http.head_only {
         // HEAD: the head a stream would have, and no stream.
         conn.send(cx.now_ms, &[Piece::Copy(&cx.scratch)]);
