@@ -22,34 +22,6 @@ use crate::timer::TimerWheel;
 /// (a client pipelining a long burst) continues next turn, after the others.
 const DRIVE_ROUNDS: usize = 8;
 
-/// Hands a whole request to the application (`Phase::Answering`), then drops it from
-/// the input. The request is answered from the input itself (nothing reads into it
-/// meanwhile), so its target, headers and body are not copied.
-fn dispatch<A: Application>(
-    app: &mut A,
-    cx: &mut Cx,
-    key: usize,
-    conn: &mut Connection<A::Conn>,
-    head: &RequestHead,
-    body: &BodyAt,
-    consumed: usize,
-) {
-    conn.http.phase = Phase::Answering;
-    let input = std::mem::take(&mut conn.http.input);
-    let body = match body {
-        BodyAt::Input(range) => &input[range.clone()],
-        BodyAt::Decoded(decoded) => decoded.as_slice(),
-    };
-    let request = Request {
-        head,
-        input: &input,
-        body,
-    };
-    app.on_request(cx, key, conn, &request);
-    conn.http.input = input;
-    conn.http.input.drain(..consumed);
-}
-
 /// What every connection of a loop shares: its clock, its `Date`, a scratch buffer,
 /// and whether it is shutting down.
 #[derive(Debug)]
@@ -414,4 +386,32 @@ impl<S> Conns<S> {
             self.close(app, key);
         }
     }
+}
+
+/// Hands a whole request to the application (`Phase::Answering`), then drops it from
+/// the input. The request is answered from the input itself (nothing reads into it
+/// meanwhile), so its target, headers and body are not copied.
+fn dispatch<A: Application>(
+    app: &mut A,
+    cx: &mut Cx,
+    key: usize,
+    conn: &mut Connection<A::Conn>,
+    head: &RequestHead,
+    body: &BodyAt,
+    consumed: usize,
+) {
+    conn.http.phase = Phase::Answering;
+    let input = std::mem::take(&mut conn.http.input);
+    let body = match body {
+        BodyAt::Input(range) => &input[range.clone()],
+        BodyAt::Decoded(decoded) => decoded.as_slice(),
+    };
+    let request = Request {
+        head,
+        input: &input,
+        body,
+    };
+    app.on_request(cx, key, conn, &request);
+    conn.http.input = input;
+    conn.http.input.drain(..consumed);
 }

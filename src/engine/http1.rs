@@ -1,8 +1,9 @@
 //! HTTP/1.1 as a state machine over a connection's buffers, in the manner of Pushpin's
 //! `src/core/http1`: it parses requests out of the input buffer, writes answers
 //! through any `std::io::Write` (the byte layer, or a byte string in tests), and says
-//! what it wants next: input (`wants_input`), a deadline (`deadline`), to close
-//! (`Phase::Closing`). The loop turns that into reads, writes and timers; this file
+//! what it wants next: input (`wants_input`), to write what its output queue holds
+//! (`out`, flushed by the loop on every writable edge), a deadline (`deadline`), to
+//! close (`is_finished`). The loop turns that into reads, writes and timers; this file
 //! never sees a socket or a `Poll`.
 //!
 //! The limits and answers here are the same on both ports: a bad head gets the same
