@@ -7,9 +7,10 @@ replaces the one there.
     summarise_compare.py RESULTS.jsonl ROUNDS BASE_REV NEW_REV docs/benchmarks.md
 """
 import json
-import os
 import statistics
 import sys
+
+from sections import findings, replace_section
 
 results_path, rounds, base_rev, new_rev, doc_path = sys.argv[1:6]
 START = "<!-- compare: written by loadtest/peers/compare.sh -->"
@@ -72,7 +73,7 @@ def cell(scenario, server, key):
     return f"{fmt(m)} ({fmt(min(vs))}–{fmt(max(vs))})", m
 
 
-lines = [START, "", f"## The connection engine against the main before it ({new_rev} vs {base_rev})", ""]
+lines = ["", f"## The connection engine against the main before it ({new_rev} vs {base_rev})", ""]
 lines.append(
     f"`loadtest/peers/compare.sh {base_rev} {rounds}`: the server of {new_rev} (new) beside "
     f"the server of {base_rev} (base), each measured by the same `halley-load`, one at a "
@@ -101,22 +102,5 @@ for title, scenario, metrics in MEASURES:
         lines.append(f"| {label} | {base_text} | {new_text} | {ratio} | {' '.join(per_round) or '–'} |")
     lines.append("")
 
-findings = os.path.join(os.path.dirname(os.path.abspath(__file__)), "compare-findings.md")
-if os.path.exists(findings):
-    lines.append(open(findings).read().rstrip("\n"))
-    lines.append("")
-lines.append(END)
-section = "\n".join(lines) + "\n"
-
-try:
-    doc = open(doc_path).read()
-except FileNotFoundError:
-    doc = ""
-if START in doc and END in doc:
-    before, rest = doc.split(START, 1)
-    after = rest.split(END, 1)[1].lstrip("\n")
-    doc = before + section + after
-else:
-    doc = doc.rstrip("\n") + "\n\n" + section
-open(doc_path, "w").write(doc)
-print(section)
+lines += findings("compare-findings.md")
+print(replace_section(doc_path, START, END, lines))

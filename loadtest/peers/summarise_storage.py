@@ -9,6 +9,8 @@ import json
 import statistics
 import sys
 
+from sections import findings, replace_section
+
 results_path, repeat, doc_path = sys.argv[1], sys.argv[2], sys.argv[3]
 START = "<!-- storage: written by loadtest/peers/storage.sh -->"
 END = "<!-- /storage -->"
@@ -33,7 +35,7 @@ def fmt(value, digits=0):
 
 
 PAIRS = [("always", "always"), ("batch", "everysec"), ("never", "no")]
-lines = [START, "", "## Durable log (`--data-dir`) beside Redis", ""]
+lines = ["", "## Durable log (`--data-dir`) beside Redis", ""]
 lines.append(
     f"`loadtest/peers/storage.sh {repeat}`: medians of {repeat} runs of 5 s each, Halley and "
     "Redis interleaved, both with their data under /tmp on the same ext4 disk. 16 publishers, "
@@ -78,23 +80,5 @@ for server in ("halley", "redis"):
     )
 lines.append("")
 # What we found, written by hand beside this script, follows the figures.
-import os
-findings = os.path.join(os.path.dirname(os.path.abspath(__file__)), "storage-findings.md")
-if os.path.exists(findings):
-    lines.append(open(findings).read().rstrip("\n"))
-    lines.append("")
-lines.append(END)
-section = "\n".join(lines) + "\n"
-
-try:
-    doc = open(doc_path).read()
-except FileNotFoundError:
-    doc = ""
-if START in doc and END in doc:
-    before, rest = doc.split(START, 1)
-    after = rest.split(END, 1)[1].lstrip("\n")
-    doc = before + section + after
-else:
-    doc = doc.rstrip("\n") + "\n\n" + section
-open(doc_path, "w").write(doc)
-print(section)
+lines += findings("storage-findings.md")
+print(replace_section(doc_path, START, END, lines))
