@@ -1,7 +1,8 @@
-"""The parts of docs/benchmarks.md that a script writes between two markers, shared
-by summarise_storage.py and summarise_compare.py: a section is replaced where its
-markers are (or added at the end), and ends with the findings written by hand
-beside the scripts."""
+"""What summarise_storage.py and summarise_compare.py share: reading a run's JSON
+lines, and the part of docs/benchmarks.md each writes between two markers (replaced
+where its markers are, or added at the end), ending with the findings written by
+hand beside the scripts."""
+import json
 import os
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -30,3 +31,15 @@ def replace_section(doc_path, start, end, lines):
         doc = doc.rstrip("\n") + "\n\n" + section
     open(doc_path, "w").write(doc)
     return section
+
+
+def load_runs(results_path):
+    """The JSON lines of RESULTS_PATH by (scenario, server), each list in the order
+    the runs came."""
+    runs = {}
+    for line in open(results_path):
+        line = line.strip()
+        if line.startswith("{"):
+            r = json.loads(line)
+            runs.setdefault((r["scenario"], r["server"]), []).append(r)
+    return runs

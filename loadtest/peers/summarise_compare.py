@@ -6,23 +6,17 @@ replaces the one there.
 
     summarise_compare.py RESULTS.jsonl ROUNDS BASE_REV NEW_REV docs/benchmarks.md
 """
-import json
 import statistics
 import sys
 
-from sections import findings, replace_section
+from sections import findings, load_runs, replace_section
 
 results_path, rounds, base_rev, new_rev, doc_path = sys.argv[1:6]
 START = "<!-- compare: written by loadtest/peers/compare.sh -->"
 END = "<!-- /compare -->"
 
 # (scenario, server) -> runs in the order they ran: the i-th of each build is round i.
-runs = {}
-for line in open(results_path):
-    line = line.strip()
-    if line.startswith("{"):
-        r = json.loads(line)
-        runs.setdefault((r["scenario"], r["server"]), []).append(r)
+runs = load_runs(results_path)
 
 MEASURES = [
     ("New-connection polls", "conn-rate (new connection each)", [

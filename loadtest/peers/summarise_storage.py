@@ -5,22 +5,16 @@ replaces the one there.
 
     summarise_storage.py RESULTS.jsonl REPEAT docs/benchmarks.md
 """
-import json
 import statistics
 import sys
 
-from sections import findings, replace_section
+from sections import findings, load_runs, replace_section
 
 results_path, repeat, doc_path = sys.argv[1], sys.argv[2], sys.argv[3]
 START = "<!-- storage: written by loadtest/peers/storage.sh -->"
 END = "<!-- /storage -->"
 
-runs = {}
-for line in open(results_path):
-    line = line.strip()
-    if line.startswith("{"):
-        r = json.loads(line)
-        runs.setdefault((r["scenario"], r["server"]), []).append(r)
+runs = load_runs(results_path)
 
 
 def median(scenario, server, key):
