@@ -9,7 +9,7 @@ use std::io::{self, IoSlice, Write};
 
 use mio::net::TcpStream;
 
-use crate::net::{self, ReadOutcome};
+use crate::net::{self, ReadChunk, ReadOutcome};
 
 /// A connection's socket and what sits on it.
 #[derive(Debug)]
@@ -24,15 +24,17 @@ pub enum ByteLayer {
 
 impl ByteLayer {
     /// Reads plaintext into `input` until the socket would block, the peer closes, or
-    /// `input` holds `limit` bytes (see `net::read_into`, and its `to_the_end`).
+    /// `input` holds `limit` bytes (see `net::read_into`, and its `to_the_end`), through
+    /// the loop's `chunk`.
     pub fn read_into(
         &mut self,
         input: &mut Vec<u8>,
         limit: usize,
         to_the_end: bool,
+        chunk: &mut ReadChunk,
     ) -> io::Result<ReadOutcome> {
         match self {
-            ByteLayer::Plain(socket) => net::read_into(socket, input, limit, to_the_end),
+            ByteLayer::Plain(socket) => net::read_into(socket, input, limit, to_the_end, chunk),
             #[cfg(test)]
             ByteLayer::Script(script) => Ok(script.read_into(input, limit)),
         }

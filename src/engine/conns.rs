@@ -14,7 +14,7 @@ use super::{Application, Connection, HeadVerdict, Limits, Phase, Request};
 use crate::admission::Admission;
 use crate::http::date::DateCache;
 use crate::http::RequestHead;
-use crate::net::{ReadOutcome, ReserveFd};
+use crate::net::{ReadChunk, ReadOutcome, ReserveFd};
 use crate::stats::{bump, drop_one};
 use crate::timer::TimerWheel;
 
@@ -33,6 +33,8 @@ pub struct Cx {
     pub date: DateCache,
     /// Scratch for answer heads and per-connection frame heads; cleared before use.
     pub scratch: Vec<u8>,
+    /// What every read of the loop goes through.
+    pub read_chunk: ReadChunk,
     /// Shutting down: no new request is read, and answers close their connections.
     pub shutting_down: bool,
 }
@@ -44,6 +46,7 @@ impl Cx {
             start: Instant::now(),
             date: DateCache::new(),
             scratch: Vec::with_capacity(4096),
+            read_chunk: ReadChunk::new(),
             shutting_down: false,
         }
     }
@@ -158,9 +161,12 @@ impl<S> Conns<S> {
             let mut progress = false;
             let http = &mut conn.http;
             if conn.readable && http.wants_input(limits.max_input()) {
-                let read =
-                    conn.io
-                        .read_into(&mut http.input, limits.max_input(), http.peer_closing);
+                let read = conn.io.read_into(
+                    &mut http.input,
+                    limits.max_input(),
+                    http.peer_closing,
+                    &mut self.cx.read_chunk,
+                );
                 match read {
                     Ok(ReadOutcome::Data(n)) => progress |= n > 0,
                     Ok(ReadOutcome::Drained(n)) => {

@@ -79,8 +79,8 @@ pub fn answer_longpoll(app: &mut SubscriberApp, cx: &mut Cx, key: usize, conn: &
 }
 
 /// Writes a long-poll or poll answer, head and body, and completes it: in one
-/// `writev` for the usual answer of one frame, copying nothing unless the socket
-/// leaves some of it waiting.
+/// `writev` for the usual answers of no frame or one, copying nothing unless the
+/// socket leaves some of it waiting.
 fn write_answer(
     app: &SubscriberApp,
     cx: &mut Cx,
@@ -104,6 +104,14 @@ fn write_answer(
     match (head_only, body.frames.as_slice()) {
         (true, _) => {
             conn.send(cx.now_ms, &[Piece::Copy(&cx.scratch)]);
+        }
+        (false, []) if conn.http.out.is_empty() => {
+            let pieces = [
+                Piece::Copy(&cx.scratch),
+                Piece::Copy(&body.open),
+                Piece::Copy(body.close),
+            ];
+            conn.send(cx.now_ms, &pieces);
         }
         (false, [frame]) if conn.http.out.is_empty() => {
             let pieces = [
