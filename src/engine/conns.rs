@@ -308,7 +308,11 @@ impl<S> Conns<S> {
             Some(timer) => self.timers.cancel(timer),
             None => {}
         }
-        conn.timer = Some(self.timers.insert(deadline, key));
+        // Loop time is floored to the millisecond when it is read, so a deadline made
+        // from it may lie up to a millisecond before the real one: the timer fires a
+        // millisecond later, never early (a 300 ms poll timeout answered at 299.9 ms
+        // was seen in a test).
+        conn.timer = Some(self.timers.insert(deadline + 1, key));
         conn.timer_at = deadline;
     }
 

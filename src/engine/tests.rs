@@ -285,7 +285,8 @@ fn a_slow_head_gets_408_and_a_silent_connection_is_just_closed() {
     let silent = h.connect(100);
     h.send(slow, b"GET /a HTTP/1.1\r\nHo");
     h.conns.drive(&mut h.app, silent);
-    h.advance(999);
+    // A timer fires in the millisecond after its deadline (loop time is floored).
+    h.advance(1_000);
     assert!(h.is_open(slow) && h.is_open(silent));
     h.advance(1);
     assert!(!h.is_open(silent));
@@ -310,7 +311,7 @@ fn the_408_is_written_before_the_close() {
     let slow = h.connect(100);
     h.send(slow, b"GET /a HTTP/1.1\r\nHo");
     h.stop_reading(slow);
-    h.advance(1_000);
+    h.advance(1_001);
     assert_eq!(
         h.phase(slow),
         Some(Phase::Closing),
@@ -331,7 +332,7 @@ fn a_body_that_stops_coming_times_out() {
         key,
         b"POST /p HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nab",
     );
-    h.advance(4_999);
+    h.advance(5_000);
     assert!(h.is_open(key), "the body timeout, not the header timeout");
     h.advance(1);
     assert!(h.output_text(key).starts_with("HTTP/1.1 408 "));
@@ -344,7 +345,7 @@ fn an_idle_keep_alive_connection_is_closed() {
     let mut h = harness();
     let key = h.connect(100);
     h.send(key, b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n");
-    h.advance(2_999);
+    h.advance(3_000);
     assert!(h.is_open(key));
     h.advance(1);
     assert!(!h.is_open(key));
@@ -357,7 +358,7 @@ fn output_that_makes_no_progress_is_dropped_after_the_write_timeout() {
     let key = h.connect(100);
     h.stop_reading(key);
     h.send(key, b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n");
-    h.advance(9_999);
+    h.advance(10_000);
     assert!(h.is_open(key));
     h.advance(1);
     assert!(!h.is_open(key));
@@ -375,7 +376,7 @@ fn output_that_makes_no_progress_is_dropped_after_the_write_timeout() {
     h.advance(5_000);
     h.resume_reading(key);
     assert_eq!(bodies(&h.output_text(key)), ["/a "]);
-    h.advance(2_999);
+    h.advance(3_000);
     assert!(h.is_open(key));
     h.advance(1);
     assert!(!h.is_open(key));
