@@ -71,7 +71,7 @@ pub struct Args {
     pub keepalive_timeout: Duration,
     /// TCP_DEFER_ACCEPT on the subscriber port: the kernel hands over a connection only
     /// once its first bytes arrive, or after about this long; `0s` turns it off.
-    #[arg(long, default_value = "0s", value_parser = duration, value_name = "DURATION")]
+    #[arg(long, default_value = "1s", value_parser = duration, value_name = "DURATION")]
     pub defer_accept: Duration,
     /// A subscriber whose unwritten output passes this is dropped (it resumes with its cursor).
     #[arg(long, default_value = "256KiB", value_parser = size, value_name = "SIZE")]
@@ -160,6 +160,8 @@ mod tests {
         assert_eq!(config.max_pending, defaults.max_pending);
         assert_eq!(config.max_head, defaults.max_head);
         assert_eq!(config.allow_origin, defaults.allow_origin);
+        assert_eq!(config.defer_accept, defaults.defer_accept);
+        assert_eq!(config.defer_accept, Duration::from_secs(1), "on by default");
     }
 
     #[test]

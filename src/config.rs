@@ -74,7 +74,8 @@ pub struct Config {
     /// An idle keep-alive connection is closed after this long.
     pub keepalive_timeout: Duration,
     /// TCP_DEFER_ACCEPT on the subscriber listeners (whole seconds, rounded up); zero is
-    /// off. A silent connection then reaches the server only after about this long.
+    /// off. On by default (1 s): a connection reaches the server with its request, and
+    /// a silent one only after about this long (then the header timeout runs).
     pub defer_accept: Duration,
     /// A subscriber whose unwritten output passes this many bytes is dropped.
     pub max_pending: usize,
@@ -115,7 +116,7 @@ impl Default for Config {
             header_timeout: Duration::from_secs(1),
             max_head: 8 << 10,
             keepalive_timeout: Duration::from_secs(5),
-            defer_accept: Duration::ZERO,
+            defer_accept: Duration::from_secs(1),
             max_pending: 256 << 10,
             write_timeout: Duration::from_secs(10),
             max_conns: None,

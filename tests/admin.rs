@@ -158,7 +158,10 @@ fn publish_is_answered_promptly_while_the_subscriber_port_is_flooded() {
                 let deadline = Instant::now() + Duration::from_secs(10);
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline
                 {
-                    if let Ok(stream) = std::net::TcpStream::connect(sub) {
+                    if let Ok(mut stream) = std::net::TcpStream::connect(sub) {
+                        // A first byte, so that defer-accept hands the connection to
+                        // the server (a silent flood stays in the kernel).
+                        let _ = std::io::Write::write_all(&mut stream, b"G");
                         opened += 1;
                         held.push(stream);
                         if held.len() > 100 {

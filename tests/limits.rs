@@ -9,19 +9,45 @@ use util::{start, start_with, wait_until, Client};
 
 #[test]
 fn a_slow_head_gets_408_and_is_closed() {
+    // On the defaults, --defer-accept 1s: a connection that sends something is the
+    // server's at once and its header timeout runs; a silent one stays with the kernel
+    // for about a second, and then gets the same timeout.
     let server = start_with(|c| c.header_timeout = Duration::from_millis(200));
+    let mut silent = server.client();
     let mut slow = server.client();
     slow.send(b"GET /sub/x HTTP/1.1\r\nHo");
     let response = slow.response();
     assert_eq!(response.status, 408);
     assert_eq!(response.header("Connection"), Some("close"));
     slow.expect_closed();
-    let mut silent = server.client();
+    assert_eq!(
+        server.counter("connections_accepted"),
+        1,
+        "the silent connection was handed over before its defer-accept second"
+    );
     assert!(
         silent.expect_closed().is_empty(),
         "a connection that sent nothing is closed without an answer"
     );
     assert_eq!(server.counter("header_timeouts"), 2);
+    assert_eq!(server.counter("connections_accepted"), 2);
+}
+
+#[test]
+fn without_defer_accept_a_silent_connection_meets_the_header_timeout_at_once() {
+    let server = start_with(|c| {
+        c.header_timeout = Duration::from_millis(200);
+        c.defer_accept = Duration::ZERO;
+    });
+    let mut silent = server.client();
+    let started = std::time::Instant::now();
+    assert!(silent.expect_closed().is_empty());
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "closed after {:?}: the kernel held it as with defer-accept",
+        started.elapsed()
+    );
+    assert_eq!(server.counter("header_timeouts"), 1);
 }
 
 #[test]
