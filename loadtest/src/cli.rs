@@ -59,6 +59,12 @@ pub enum Scenario {
     /// A backend for Pushpin: answers every request with a GRIP stream hold on the
     /// channel named by the path's last segment.
     GripOrigin(GripOrigin),
+    /// The reference for the new-connection limit: the smallest mio server that answers
+    /// one request per connection with a fixed `200 ok` and closes.
+    MinimalResponder(MinimalResponder),
+    /// The floor for fan-out: holds `t=stream`-like streams and writes each published
+    /// frame to every one with one `writev`, and nothing else.
+    WritevFloor(WritevFloor),
     /// (internal) a worker process running request loops.
     #[command(hide = true)]
     WorkRequests(WorkRequests),
@@ -225,6 +231,31 @@ pub struct Catchup {
 pub struct GripOrigin {
     #[arg(long, default_value = "127.0.0.1:9000")]
     pub listen: String,
+}
+
+#[derive(Debug, Args)]
+pub struct MinimalResponder {
+    #[arg(long, default_value = "127.0.0.1:8096")]
+    pub listen: std::net::SocketAddr,
+    /// Event loops, one thread each (Halley runs one per core).
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// TCP_DEFER_ACCEPT, as Halley's `--defer-accept` (`0s`: off).
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub defer_accept: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct WritevFloor {
+    /// Where subscribers connect.
+    #[arg(long, default_value = "127.0.0.1:8097")]
+    pub listen: std::net::SocketAddr,
+    /// Where `POST /pub/{channel}` arrives.
+    #[arg(long, default_value = "127.0.0.1:8098")]
+    pub publish: std::net::SocketAddr,
+    /// Event loops, one thread each.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
 }
 
 /// (internal) a worker process running request loops.

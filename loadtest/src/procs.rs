@@ -121,9 +121,59 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
 
 /// CPU time (user + system) of process `pid`, in clock ticks (10 ms).
 pub fn cpu_ticks(pid: u32) -> Option<u64> {
+    let (user, system) = user_system_ticks(pid)?;
+    Some(user + system)
+}
+
+/// CPU time process `pid` spent in the kernel, in clock ticks (10 ms). Loopback's
+/// receive work runs in softirq on whichever task is on the core, so this is the
+/// kernel's share as the kernel books it, not an exact split.
+pub fn system_ticks(pid: u32) -> Option<u64> {
+    Some(user_system_ticks(pid)?.1)
+}
+
+/// The servers' CPU time over a window of a scenario, all of it and the kernel's.
+pub struct CpuWindow<'a> {
+    pids: &'a [u32],
+    before: Option<(u64, u64)>,
+}
+
+impl CpuWindow<'_> {
+    /// Starts the window now.
+    pub fn start(pids: &[u32]) -> CpuWindow<'_> {
+        CpuWindow {
+            pids,
+            before: CpuWindow::read(pids),
+        }
+    }
+
+    /// Milliseconds of CPU since the start, and the kernel's share of them (0 to 1).
+    pub fn finish(&self) -> Option<(f64, f64)> {
+        let (total_before, system_before) = self.before?;
+        let (total, system) = CpuWindow::read(self.pids)?;
+        let total_ms = total.saturating_sub(total_before) as f64 * 10.0;
+        let system_ms = system.saturating_sub(system_before) as f64 * 10.0;
+        let share = if total_ms > 0.0 {
+            system_ms / total_ms
+        } else {
+            0.0
+        };
+        Some((total_ms, share))
+    }
+
+    fn read(pids: &[u32]) -> Option<(u64, u64)> {
+        Some((sum(pids, cpu_ticks)?, sum(pids, system_ticks)?))
+    }
+}
+
+/// `utime` and `stime` of `/proc/PID/stat`.
+fn user_system_ticks(pid: u32) -> Option<(u64, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split(' ').collect();
-    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+    Some((
+        fields.get(11)?.parse::<u64>().ok()?,
+        fields.get(12)?.parse::<u64>().ok()?,
+    ))
 }
 
 /// A histogram as `[[value, count], ...]`, to pass between processes.

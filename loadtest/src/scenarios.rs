@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::cli::{
     Catchup, Common, ConnRate, Fanout, Hold, Liveblog, PublishRate, PublishUnderFlood,
 };
-use crate::procs::{self, cpu_ticks, merge_histogram, new_histogram, rss_kib, Workers};
+use crate::procs::{self, merge_histogram, new_histogram, rss_kib, CpuWindow, Workers};
 use crate::report::{self, Report};
 use crate::target::{self, Target};
 use crate::workers::{request_args, subscriber_args, RequestWork, SubscriberWork};
@@ -67,14 +67,14 @@ fn request_scenario(
 ) -> Result<Report, String> {
     let mut workers = Workers::spawn(args).map_err(|e| e.to_string())?;
     workers.wait_all("ready", Duration::from_secs(30))?;
-    let cpu_before = procs::sum(&common.server_pid, cpu_ticks);
+    let cpu = CpuWindow::start(&common.server_pid);
     let started = Instant::now();
     workers.tell("go");
     let progress = report::progress(duration);
     let results = workers.wait_all("result", duration + Duration::from_secs(60))?;
     progress.finish_and_clear();
     let elapsed = started.elapsed().min(duration + Duration::from_secs(1));
-    let cpu_after = procs::sum(&common.server_pid, cpu_ticks);
+    let cpu = cpu.finish();
     let mut latency = new_histogram();
     let (mut completed, mut errors) = (0u64, 0u64);
     for result in &results {
@@ -92,9 +92,9 @@ fn request_scenario(
         json!((completed as f64 / seconds).round()),
     );
     report.latency("latency", &latency);
-    if let (Some(before), Some(after)) = (cpu_before, cpu_after) {
-        let cpu_ms = (after - before) as f64 * 10.0;
+    if let Some((cpu_ms, kernel_share)) = cpu {
         report.add("server_cpu_ms", json!(cpu_ms));
+        report.add("server_kernel_share", json!(round3(kernel_share)));
         if completed > 0 {
             report.add(
                 "server_cpu_us_per_request",
@@ -173,7 +173,7 @@ pub fn fanout(args: Fanout) -> Result<Report, String> {
     let mut publisher = publish::Publisher::connect(&pub_target)?;
     // The server's CPU from the first publish to the last delivery (heartbeats aside,
     // a server holding idle streams spends nothing): its cost of the fan-out.
-    let cpu_before = procs::sum(&args.common.server_pid, cpu_ticks);
+    let cpu = CpuWindow::start(&args.common.server_pid);
     let mut publish_latency = new_histogram();
     let mut refused = 0u64;
     for seq in 0..args.messages {
@@ -192,7 +192,7 @@ pub fn fanout(args: Fanout) -> Result<Report, String> {
         std::thread::sleep(args.interval);
     }
     let results = workers.wait_all("result", args.timeout + Duration::from_secs(30))?;
-    let cpu_after = procs::sum(&args.common.server_pid, cpu_ticks);
+    let cpu = cpu.finish();
     let mut latency = new_histogram();
     let (mut received, mut duplicates, mut out_of_order, mut held) = (0u64, 0u64, 0u64, 0u64);
     for result in &results {
@@ -214,9 +214,9 @@ pub fn fanout(args: Fanout) -> Result<Report, String> {
     report.add("publishes_refused", json!(refused));
     report.latency("latency", &latency);
     report.latency("publish_latency", &publish_latency);
-    if let (Some(before), Some(after), true) = (cpu_before, cpu_after, received > 0) {
-        let cpu_ms = (after - before) as f64 * 10.0;
+    if let (Some((cpu_ms, kernel_share)), true) = (cpu, received > 0) {
         report.add("server_cpu_ms", json!(cpu_ms));
+        report.add("server_kernel_share", json!(round3(kernel_share)));
         report.add(
             "server_cpu_us_per_delivered",
             json!((cpu_ms * 1000.0 / received as f64 * 1000.0).round() / 1000.0),
@@ -261,6 +261,7 @@ pub fn publish_under_flood(args: PublishUnderFlood) -> Result<Report, String> {
     let mut workers =
         Workers::spawn(request_args(&work, &args.common)).map_err(|e| e.to_string())?;
     workers.wait_all("ready", Duration::from_secs(30))?;
+    let cpu = CpuWindow::start(&args.common.server_pid);
     workers.tell("go");
     std::thread::sleep(Duration::from_millis(300));
     let mut publisher = publish::Publisher::connect(&pub_target)?;
@@ -277,6 +278,7 @@ pub fn publish_under_flood(args: PublishUnderFlood) -> Result<Report, String> {
         std::thread::sleep(gap);
     }
     let results = workers.wait_all("result", args.duration + Duration::from_secs(60))?;
+    let cpu = cpu.finish();
     let (mut flood, mut flood_errors) = (0u64, 0u64);
     for result in &results {
         let r: serde_json::Value = serde_json::from_str(result).map_err(|e| e.to_string())?;
@@ -289,6 +291,10 @@ pub fn publish_under_flood(args: PublishUnderFlood) -> Result<Report, String> {
     report.latency("publish_latency", &latency);
     report.add("flood_requests", json!(flood));
     report.add("flood_errors", json!(flood_errors));
+    if let Some((cpu_ms, kernel_share)) = cpu {
+        report.add("server_cpu_ms", json!(cpu_ms));
+        report.add("server_kernel_share", json!(round3(kernel_share)));
+    }
     Ok(report)
 }
 
@@ -338,4 +344,9 @@ pub fn catchup(args: Catchup) -> Result<Report, String> {
         json!((result.bytes as f64 / seconds / 1048576.0 * 10.0).round() / 10.0),
     );
     Ok(report)
+}
+
+/// `x` to three decimals, for a share in a report.
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
 }

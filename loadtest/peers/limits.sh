@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Halley at the machine's limit (issue 15): every figure beside a reference measured
+# in the same minute, on this machine, interleaved, for ROUNDS rounds (default 5), the
+# order of the servers turning each round:
+#
+# - new-connection polls (64 at a time, 5 s): Halley on its defaults; the minimal
+#   responder (`halley-load minimal-responder`: accept, read, write a fixed 200,
+#   close, on a deferred listener); nginx's fixed 200 on a `deferred` listener and on
+#   a plain one; Nchan's interval poll;
+# - fan-out of 10 messages to 10,000 streams: Halley; the writev floor
+#   (`halley-load writev-floor`: the same bytes to the same sockets, one writev
+#   each, nothing else); Nchan;
+# - publish latency under a flood of 256 new-connection polls: Halley and Nchan.
+#
+# Installs nginx and Nchan from Debian's packages when missing (as root). Writes the
+# medians, spreads and ratios to the limits section of docs/benchmarks.md
+# (summarise_limits.py).
+#
+#   loadtest/peers/limits.sh [ROUNDS]
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+ROUNDS=${1:-5}
+RUN=$(mktemp -d /tmp/halley-limits.XXXXXX)
+RESULTS=$RUN/results.jsonl
+L=$ROOT/target/release/halley-load
+cd "$ROOT"
+
+if ! command -v nginx >/dev/null || [ ! -e /usr/lib/nginx/modules/ngx_nchan_module.so ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light libnginx-mod-nchan >/dev/null
+fi
+cargo build --release --quiet -p halley -p halley-load
+REV=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo "+changes")
+
+PIDS=()
+cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+wait_port() { # port: until something accepts connections there (10 s)
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
+  echo "nothing listens on 127.0.0.1:$1" >&2; return 1
+}
+
+"$ROOT/target/release/halley" --listen 127.0.0.1:8080 --admin-listen 127.0.0.1:8081 --log-level warn &
+HALLEY=$!; PIDS+=("$HALLEY")
+"$L" minimal-responder --listen 127.0.0.1:8096 2>/dev/null &
+MINIMAL=$!; PIDS+=("$MINIMAL")
+"$L" writev-floor --listen 127.0.0.1:8097 --publish 127.0.0.1:8098 2>/dev/null &
+FLOOR=$!; PIDS+=("$FLOOR")
+mkdir -p "$RUN/nginx/tmp"; cp loadtest/peers/nginx.conf "$RUN/nginx/"
+nginx -p "$RUN/nginx" -c "$RUN/nginx/nginx.conf" -g 'daemon off;' 2>/dev/null &
+NGINX=$!; PIDS+=("$NGINX")
+for port in 8080 8081 8090 8091 8094 8095 8096 8097 8098; do wait_port $port; done
+sleep 0.3
+NGINX_PIDS="$NGINX,$(pgrep -d, -P "$NGINX")"
+# The floor's and the responder's loops are threads of one process each.
+
+measure() { # label pids round scenario args...
+  local label=$1 pids=$2 round=$3; shift 3
+  echo "$label: $1 (round $round/$ROUNDS)" >&2
+  "$L" "$@" --json --label "$label" --server-pid "$pids" >>"$RESULTS" || echo "$label: $1 failed" >&2
+  sleep 1
+}
+rotate() { # round items...: the items, turned left by the round number
+  local round=$1; shift
+  local items=("$@") n=$# i
+  for ((i = 0; i < n; i++)); do echo "${items[$(((i + round) % n))]}"; done
+}
+
+RATE=(--concurrency 64 --duration 5s --procs 2 --sources 32)
+FAN=(--count 10000 --channels 1 --messages 10 --interval 300ms --procs 2 --timeout 60s --settle 2s --ramp 1000)
+FLOOD=(--concurrency 256 --duration 6s --rate 100 --procs 2 --sources 32)
+for round in $(seq "$ROUNDS"); do
+  for who in $(rotate "$round" halley minimal nginx-deferred nginx nchan); do
+    case $who in
+      halley) measure halley "$HALLEY" "$round" conn-rate --url 'http://127.0.0.1:8080/sub/{channel}?t=poll' "${RATE[@]}" ;;
+      minimal) measure minimal-responder "$MINIMAL" "$round" conn-rate --url 'http://127.0.0.1:8096/' "${RATE[@]}" ;;
+      nginx-deferred) measure nginx-fixed-200-deferred "$NGINX_PIDS" "$round" conn-rate --url 'http://127.0.0.1:8095/' "${RATE[@]}" ;;
+      nginx) measure nginx-fixed-200 "$NGINX_PIDS" "$round" conn-rate --url 'http://127.0.0.1:8094/' "${RATE[@]}" ;;
+      nchan) measure nchan "$NGINX_PIDS" "$round" conn-rate --url 'http://127.0.0.1:8090/poll/{channel}' "${RATE[@]}" ;;
+    esac
+  done
+  for who in $(rotate "$round" halley floor nchan); do
+    case $who in
+      halley) measure halley "$HALLEY" "$round" fanout --url 'http://127.0.0.1:8080/sub/{channel}?t=stream' --pub-url 'http://127.0.0.1:8081/pub/{channel}' "${FAN[@]}" ;;
+      floor) measure writev-floor "$FLOOR" "$round" fanout --url 'http://127.0.0.1:8097/sub/{channel}?t=stream' --pub-url 'http://127.0.0.1:8098/pub/{channel}' "${FAN[@]}" ;;
+      nchan) measure nchan "$NGINX_PIDS" "$round" fanout --url 'http://127.0.0.1:8090/stream/{channel}' --pub-url 'http://127.0.0.1:8091/pub/{channel}' "${FAN[@]}" ;;
+    esac
+  done
+  for who in $(rotate "$round" halley nchan); do
+    case $who in
+      halley) measure halley "$HALLEY" "$round" publish-under-flood --flood-url 'http://127.0.0.1:8080/sub/{channel}?t=poll' --pub-url 'http://127.0.0.1:8081/pub/{channel}' "${FLOOD[@]}" ;;
+      nchan) measure nchan "$NGINX_PIDS" "$round" publish-under-flood --flood-url 'http://127.0.0.1:8090/poll/{channel}' --pub-url 'http://127.0.0.1:8091/pub/{channel}' "${FLOOD[@]}" ;;
+    esac
+  done
+done
+
+python3 loadtest/peers/summarise_limits.py "$RESULTS" "$ROUNDS" "$REV" docs/benchmarks.md
+cp "$RESULTS" "$RUN/kept-results.jsonl"
+echo "wrote the limits section of docs/benchmarks.md (raw results in $RUN/kept-results.jsonl)" >&2
