@@ -2,6 +2,8 @@
 //! Origin form (`/sub/a?t=sse`) is what browsers send; absolute form
 //! (`http://host/sub/a`), which HTTP/1.1 servers must accept, is reduced to it.
 
+use std::borrow::Cow;
+
 /// Why a target cannot be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TargetError {
@@ -36,9 +38,16 @@ pub fn split(raw: &[u8]) -> Result<(&str, &str), TargetError> {
 /// when `plus_is_space` (query values).
 pub fn decode_into(input: &str, plus_is_space: bool, out: &mut String) -> Result<(), TargetError> {
     out.clear();
-    if !input.contains(['%', '+']) {
-        out.push_str(input);
-        return Ok(());
+    out.push_str(&decode(input, plus_is_space)?);
+    Ok(())
+}
+
+/// Percent-decodes `input`, borrowing it when it has nothing to decode (the usual
+/// case: no allocation); `+` is decoded as a space only when `plus_is_space`.
+pub fn decode(input: &str, plus_is_space: bool) -> Result<Cow<'_, str>, TargetError> {
+    let escaped = |b: &u8| *b == b'%' || (plus_is_space && *b == b'+');
+    if !input.as_bytes().iter().any(escaped) {
+        return Ok(Cow::Borrowed(input));
     }
     let bytes = input.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
@@ -62,8 +71,9 @@ pub fn decode_into(input: &str, plus_is_space: bool, out: &mut String) -> Result
             }
         }
     }
-    out.push_str(std::str::from_utf8(&decoded).map_err(|_| TargetError::Malformed)?);
-    Ok(())
+    String::from_utf8(decoded)
+        .map(Cow::Owned)
+        .map_err(|_| TargetError::Malformed)
 }
 
 fn hex_value(byte: u8) -> Option<u8> {
@@ -125,6 +135,8 @@ mod tests {
                 .ok()
                 .map(|_| out.clone());
             assert_eq!(got.as_deref(), *expected, "{input}");
+            let borrowed = matches!(decode(input, *plus), Ok(Cow::Borrowed(_)));
+            assert_eq!(borrowed, expected == &Some(*input), "{input}: borrowed");
         }
     }
 

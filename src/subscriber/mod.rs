@@ -110,8 +110,12 @@ pub struct SubscriberApp {
     /// Frames a stream catches up on, gathered to be written with one `writev`;
     /// cleared before use.
     batch: Vec<u8>,
-    /// Scratch list of connection keys (delivery).
+    /// Scratch list of keys: of connections (delivery), of channels (a subscription
+    /// starting).
     keys: Vec<usize>,
+    /// A poll answer's ETag and the opening of its body, reused from answer to answer.
+    etag: Vec<u8>,
+    body_open: Vec<u8>,
     /// Messages taken from the inbox, reused from turn to turn.
     messages: Vec<LoopMessage>,
 }
@@ -137,6 +141,8 @@ impl SubscriberApp {
             fetch_serial: 0,
             batch: Vec::new(),
             keys: Vec::new(),
+            etag: Vec::new(),
+            body_open: Vec::new(),
             messages: Vec::new(),
         }
     }

@@ -13,35 +13,41 @@ use crate::transport::{self, longpoll};
 type Conn = Connection<SubscriberConn>;
 
 /// `t=poll` (and HEAD of a long-poll): answers at once; `304` when the client's
-/// `If-None-Match` lists the answer's ETag.
+/// `If-None-Match` lists the answer's ETag. The subscription is boxed only if it has
+/// to wait for storage.
 pub fn answer_poll(
     app: &mut SubscriberApp,
     cx: &mut Cx,
     key: usize,
     conn: &mut Conn,
-    mut sub: Box<Subscription>,
+    mut sub: Subscription,
     if_none_match: Option<&[u8]>,
 ) {
-    let body = longpoll::Body::collect(&mut sub, &app.index, app.config.max_pending);
+    let open = std::mem::take(&mut app.body_open);
+    let body = longpoll::Body::collect(&mut sub, &app.index, app.config.max_pending, open);
     if let (true, Some(range), false) = (body.is_empty(), body.fetch, conn.http.head_only) {
         // Owed events are in storage: wait for them like a long-poll would.
-        conn.app.sub = Some(sub);
+        app.body_open = body.into_open();
+        conn.app.sub = Some(Box::new(sub));
         return fetch::hold_for_fetch(app, cx, key, conn, range);
     }
     start::end_subscription(app, &mut sub);
-    let etag = poll_etag(&sub);
-    let extra: [(&[u8], &[u8]); 1] = [(b"ETag", &etag)];
     let caching = if sub.transport == Transport::Poll {
         Caching::Revalidate
     } else {
         Caching::NoStore
     };
+    let etag = poll_etag(&sub, std::mem::take(&mut app.etag));
+    let extra: [(&[u8], &[u8]); 1] = [(b"ETag", &etag)];
     // The ETag (the cursor after the answer) and the URL (`since`) determine the body,
     // so a matching tag means the client's copy is this answer.
     if if_none_match.is_some_and(|value| etag_matches(value, &etag)) {
-        return respond_empty(app, cx, conn, Status::NotModified, caching, &extra);
+        respond_empty(app, cx, conn, Status::NotModified, caching, &extra);
+    } else {
+        write_answer(app, cx, conn, &sub, &body, caching, &extra);
     }
-    write_answer(app, cx, conn, &sub, &body, caching, &extra);
+    app.etag = etag;
+    app.body_open = body.into_open();
 }
 
 /// Holds a long-poll that is owed nothing yet: it waits in the index until an event,
@@ -58,8 +64,10 @@ pub fn answer_longpoll(app: &mut SubscriberApp, cx: &mut Cx, key: usize, conn: &
         return;
     };
     // Collect before leaving the index: leaving may forget a channel with no events.
-    let body = longpoll::Body::collect(&mut sub, &app.index, app.config.max_pending);
+    let open = std::mem::take(&mut app.body_open);
+    let body = longpoll::Body::collect(&mut sub, &app.index, app.config.max_pending, open);
     if let (true, Some(range), false) = (body.is_empty(), body.fetch, cx.shutting_down) {
+        app.body_open = body.into_open();
         conn.app.sub = Some(sub);
         return fetch::hold_for_fetch(app, cx, key, conn, range);
     }
@@ -70,12 +78,14 @@ pub fn answer_longpoll(app: &mut SubscriberApp, cx: &mut Cx, key: usize, conn: &
     }
     if sub.transport == Transport::Poll {
         // A poll that waited for storage: answered as a poll, with its ETag.
-        let etag = poll_etag(&sub);
+        let etag = poll_etag(&sub, std::mem::take(&mut app.etag));
         let extra: [(&[u8], &[u8]); 1] = [(b"ETag", &etag)];
         write_answer(app, cx, conn, &sub, &body, Caching::Revalidate, &extra);
+        app.etag = etag;
     } else {
         write_answer(app, cx, conn, &sub, &body, Caching::NoStore, &[]);
     }
+    app.body_open = body.into_open();
 }
 
 /// Writes a long-poll or poll answer, head and body, and completes it: in one
@@ -134,9 +144,10 @@ fn write_answer(
     conn.http.complete(cx.now_ms);
 }
 
-/// A poll's ETag: its cursor after the answer, in double quotes.
-fn poll_etag(sub: &Subscription) -> Vec<u8> {
-    let mut etag = Vec::with_capacity(24);
+/// A poll's ETag: its cursor after the answer, in double quotes, written into `etag`
+/// (cleared first: a buffer the caller reuses).
+fn poll_etag(sub: &Subscription, mut etag: Vec<u8>) -> Vec<u8> {
+    etag.clear();
     etag.push(b'"');
     sub.push_cursor(&mut etag);
     etag.push(b'"');

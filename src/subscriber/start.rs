@@ -47,20 +47,27 @@ pub fn subscribe(
             );
         }
     };
-    let keys: Vec<usize> = asked
-        .channels
-        .iter()
-        .map(|name| app.index.get_or_create(name))
-        .collect();
-    let callback = asked.callback.map(String::into_boxed_str);
-    let mut sub = Box::new(Subscription::new(
+    let mut keys = std::mem::take(&mut app.keys);
+    keys.clear();
+    keys.extend(
+        asked
+            .channels
+            .iter()
+            .map(|name| app.index.get_or_create(name)),
+    );
+    let callback = asked
+        .callback
+        .map(|name| name.into_owned().into_boxed_str());
+    // Boxed only if it stays with the connection: a poll is answered and dropped.
+    let mut sub = Subscription::new(
         asked.transport,
         &keys,
         &asked.since,
         callback,
         &app.index,
         cx.now_ms,
-    ));
+    );
+    app.keys = keys;
     if sub.all_done() {
         respond_empty(app, cx, conn, Status::NoContent, Caching::NoStore, &[]);
         return end_subscription(app, &mut sub);
@@ -75,14 +82,14 @@ pub fn subscribe(
         }
         Transport::LongPoll => {
             let behind = sub.is_behind(&app.index);
-            conn.app.sub = Some(sub);
+            conn.app.sub = Some(Box::new(sub));
             if behind {
                 poll::answer_longpoll(app, cx, key, conn);
             } else {
                 poll::hold(app, cx, key, conn);
             }
         }
-        _ => stream::start(app, cx, key, conn, sub),
+        _ => stream::start(app, cx, key, conn, Box::new(sub)),
     }
 }
 

@@ -1,6 +1,8 @@
 //! `GET /sub/{channels}?t=&since=&callback=`: what the request asks for, checked
 //! against PROTOCOL.md. Every refusal is a `SubscribeError`, answered 400.
 
+use std::borrow::Cow;
+
 use crate::channel::is_valid_name;
 use crate::http::target;
 
@@ -46,14 +48,15 @@ pub enum Since {
     Ids(Vec<u64>),
 }
 
-/// A subscription request as asked.
+/// A subscription request as asked. Names and values borrow the request's target
+/// unless they had escapes to decode.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SubscribeRequest {
-    pub channels: Vec<String>,
+pub struct SubscribeRequest<'a> {
+    pub channels: Vec<Cow<'a, str>>,
     pub since: Since,
     pub transport: Transport,
     /// `callback=`: the forever frame's function, or JSONP for `longpoll`/`poll`.
-    pub callback: Option<String>,
+    pub callback: Option<Cow<'a, str>>,
 }
 
 /// Why a subscription request is refused (400).
@@ -103,33 +106,24 @@ pub const MAX_CALLBACK_BYTES: usize = 64;
 /// Reads a subscription from the path after `/sub/`, the query, the `Last-Event-ID`
 /// header (which takes the place of `since`; an empty one counts as absent) and
 /// whether `Accept` names `text/event-stream`.
-pub fn parse(
-    channels_segment: &str,
-    query: &str,
+pub fn parse<'a>(
+    channels_segment: &'a str,
+    query: &'a str,
     last_event_id: Option<&[u8]>,
     accepts_event_stream: bool,
     max_channels: usize,
-) -> Result<SubscribeRequest, SubscribeError> {
-    let mut decoded = String::new();
-    target::decode_into(channels_segment, false, &mut decoded)
-        .map_err(|_| SubscribeError::BadTarget)?;
-    let mut channels: Vec<String> = Vec::new();
-    for name in decoded.split(',') {
-        if !is_valid_name(name) {
-            return Err(SubscribeError::BadChannel);
+) -> Result<SubscribeRequest<'a>, SubscribeError> {
+    let channels = match target::decode(channels_segment, false) {
+        Ok(Cow::Borrowed(names)) => parse_channels(names, max_channels, Cow::Borrowed)?,
+        Ok(Cow::Owned(names)) => {
+            parse_channels(&names, max_channels, |name| Cow::Owned(name.to_string()))?
         }
-        if channels.len() == max_channels {
-            return Err(SubscribeError::TooManyChannels);
-        }
-        if channels.iter().any(|known| known == name) {
-            return Err(SubscribeError::DuplicateChannel);
-        }
-        channels.push(name.to_string());
-    }
+        Err(_) => return Err(SubscribeError::BadTarget),
+    };
 
-    let mut transport_param: Option<String> = None;
-    let mut since_param: Option<String> = None;
-    let mut callback: Option<String> = None;
+    let mut transport_param: Option<Cow<'a, str>> = None;
+    let mut since_param: Option<Cow<'a, str>> = None;
+    let mut callback: Option<Cow<'a, str>> = None;
     for (key, raw_value) in target::pairs(query) {
         let slot = match key {
             "t" => &mut transport_param,
@@ -140,9 +134,7 @@ pub fn parse(
         if slot.is_some() {
             return Err(SubscribeError::RepeatedParameter);
         }
-        let mut value = String::new();
-        target::decode_into(raw_value, true, &mut value).map_err(|_| SubscribeError::BadTarget)?;
-        *slot = Some(value);
+        *slot = Some(target::decode(raw_value, true).map_err(|_| SubscribeError::BadTarget)?);
     }
 
     let transport = match transport_param.as_deref() {
@@ -173,6 +165,29 @@ pub fn parse(
         transport,
         callback,
     })
+}
+
+/// The comma list of channel names, each checked, kept by `keep` (borrowed from the
+/// target when it had nothing to decode).
+fn parse_channels<'t, 'a>(
+    names: &'t str,
+    max_channels: usize,
+    keep: impl Fn(&'t str) -> Cow<'a, str>,
+) -> Result<Vec<Cow<'a, str>>, SubscribeError> {
+    let mut channels: Vec<Cow<'a, str>> = Vec::new();
+    for name in names.split(',') {
+        if !is_valid_name(name) {
+            return Err(SubscribeError::BadChannel);
+        }
+        if channels.len() == max_channels {
+            return Err(SubscribeError::TooManyChannels);
+        }
+        if channels.iter().any(|known| known == name) {
+            return Err(SubscribeError::DuplicateChannel);
+        }
+        channels.push(keep(name));
+    }
+    Ok(channels)
 }
 
 /// `since`: one integer for every channel, or exactly one per channel joined by `,`.
@@ -210,7 +225,7 @@ pub fn is_valid_callback(name: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn ask(path: &str, query: &str) -> Result<SubscribeRequest, SubscribeError> {
+    fn ask<'a>(path: &'a str, query: &'a str) -> Result<SubscribeRequest<'a>, SubscribeError> {
         parse(path, query, None, false, 16)
     }
 

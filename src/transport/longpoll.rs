@@ -24,8 +24,14 @@ pub struct Body {
 
 impl Body {
     /// Collects the frames owed to `sub` (at most `budget` bytes of them, but at least
-    /// one), advancing its cursors, and wraps them.
-    pub fn collect(sub: &mut Subscription, index: &ChannelIndex, budget: usize) -> Body {
+    /// one), advancing its cursors, and wraps them; the opening is written into `open`
+    /// (cleared first: a buffer the caller reuses, given back by `into_open`).
+    pub fn collect(
+        sub: &mut Subscription,
+        index: &ChannelIndex,
+        budget: usize,
+        mut open: Vec<u8>,
+    ) -> Body {
         let mut frames = Vec::new();
         let mut size = 0;
         let mut fetch = None;
@@ -49,7 +55,7 @@ impl Body {
             size += bytes.len() + 1;
             frames.push(bytes);
         }
-        let mut open = Vec::with_capacity(64);
+        open.clear();
         if let Some(callback) = &sub.callback {
             open.extend_from_slice(callback.as_bytes());
             open.push(b'(');
@@ -68,6 +74,11 @@ impl Body {
             close,
             fetch,
         }
+    }
+
+    /// The opening's buffer, to reuse.
+    pub fn into_open(self) -> Vec<u8> {
+        self.open
     }
 
     /// Bytes of the whole body.
@@ -116,7 +127,7 @@ mod tests {
     #[test]
     fn json_answer() {
         let (index, mut sub) = setup(Transport::LongPoll, &["a", "b"], 1, 0, None);
-        let body = Body::collect(&mut sub, &index, 1 << 20);
+        let body = Body::collect(&mut sub, &index, 1 << 20, Vec::new());
         let text = text(&body);
         assert_eq!(
             text,
@@ -128,7 +139,7 @@ mod tests {
     #[test]
     fn jsonp_and_empty_answers() {
         let (index, mut sub) = setup(Transport::Poll, &["a"], 2, 2, Some("cb"));
-        let body = Body::collect(&mut sub, &index, 1 << 20);
+        let body = Body::collect(&mut sub, &index, 1 << 20, Vec::new());
         assert!(body.is_empty());
         assert_eq!(text(&body), "cb({\"cursor\":\"2\",\"frames\":[]});\n");
     }
@@ -136,7 +147,7 @@ mod tests {
     #[test]
     fn the_budget_bounds_an_answer_but_one_frame_always_goes() {
         let (index, mut sub) = setup(Transport::LongPoll, &["a"], 5, 0, None);
-        let body = Body::collect(&mut sub, &index, 1);
+        let body = Body::collect(&mut sub, &index, 1, Vec::new());
         assert_eq!(body.frames.len(), 1);
         assert_eq!(
             text(&body),
