@@ -25,34 +25,12 @@ RESULTS=$RUN/results.jsonl
 L=$ROOT/target/release/halley-load
 cd "$ROOT"
 
-if ! command -v nginx >/dev/null || [ ! -e /usr/lib/nginx/modules/ngx_nchan_module.so ]; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light libnginx-mod-nchan >/dev/null
-fi
 cargo build --release --quiet -p halley -p halley-load
 REV=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo "+changes")
 
-PIDS=()
-cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
-trap cleanup EXIT
-
-wait_port() { # port: until something accepts connections there (10 s)
-  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
-  echo "nothing listens on 127.0.0.1:$1" >&2; return 1
-}
-
-"$ROOT/target/release/halley" --listen 127.0.0.1:8080 --admin-listen 127.0.0.1:8081 --log-level warn &
-HALLEY=$!; PIDS+=("$HALLEY")
-"$L" minimal-responder --listen 127.0.0.1:8096 2>/dev/null &
-MINIMAL=$!; PIDS+=("$MINIMAL")
-"$L" writev-floor --listen 127.0.0.1:8097 --publish 127.0.0.1:8098 2>/dev/null &
-FLOOR=$!; PIDS+=("$FLOOR")
-mkdir -p "$RUN/nginx/tmp"; cp loadtest/peers/nginx.conf "$RUN/nginx/"
-nginx -p "$RUN/nginx" -c "$RUN/nginx/nginx.conf" -g 'daemon off;' 2>/dev/null &
-NGINX=$!; PIDS+=("$NGINX")
-for port in 8080 8081 8090 8091 8094 8095 8096 8097 8098; do wait_port $port; done
-sleep 0.3
-NGINX_PIDS="$NGINX,$(pgrep -d, -P "$NGINX")"
-# The floor's and the responder's loops are threads of one process each.
+# shellcheck source=references.sh
+source loadtest/peers/references.sh
+start_references
 
 measure() { # label pids round scenario args...
   local label=$1 pids=$2 round=$3; shift 3

@@ -1,5 +1,5 @@
-"""What summarise_storage.py and summarise_compare.py share: reading a run's JSON
-lines, and the part of docs/benchmarks.md each writes between two markers (replaced
+"""What the summarisers share: reading a run's JSON lines, a measure's values and
+their format, and the part of docs/benchmarks.md each writes between two markers (replaced
 where its markers are, or added at the end), ending with the findings written by
 hand beside the scripts."""
 import json
@@ -43,3 +43,17 @@ def load_runs(results_path):
             r = json.loads(line)
             runs.setdefault((r["scenario"], r["server"]), []).append(r)
     return runs
+
+
+def values(runs, scenario, server, key):
+    """KEY of every run of SERVER in SCENARIO, in the order they came."""
+    return [r[key] for r in runs.get((scenario, server), []) if key in r]
+
+
+def fmt(value, decimals=2):
+    """A figure for a table: whole above 100, else to DECIMALS without trailing zeros."""
+    if value is None:
+        return "–"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:,.{decimals}f}".rstrip("0").rstrip(".")

@@ -9,7 +9,8 @@ replaces the one there.
 import statistics
 import sys
 
-from sections import findings, load_runs, replace_section
+import sections
+from sections import findings, fmt, load_runs, replace_section
 
 results_path, rounds, base_rev, new_rev, doc_path = sys.argv[1:6]
 START = "<!-- compare: written by loadtest/peers/compare.sh -->"
@@ -48,15 +49,7 @@ MEASURES = [
 
 
 def values(scenario, server, key):
-    return [r[key] for r in runs.get((scenario, server), []) if key in r]
-
-
-def fmt(value):
-    if value is None:
-        return "–"
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    return f"{value:,.2f}".rstrip("0").rstrip(".")
+    return sections.values(runs, scenario, server, key)
 
 
 def cell(scenario, server, key):

@@ -10,6 +10,7 @@ markers and replaces the one there.
 import statistics
 import sys
 
+import sections
 from sections import findings, load_runs, replace_section
 
 results_path, rounds, rev, doc_path = sys.argv[1:5]
@@ -50,7 +51,7 @@ SCENARIOS = [
 
 
 def values(scenario, server, key):
-    return [r[key] for r in runs.get((scenario, server), []) if key in r]
+    return sections.values(runs, scenario, server, key)
 
 
 def median(scenario, server, key):
@@ -59,11 +60,7 @@ def median(scenario, server, key):
 
 
 def fmt(value):
-    if value is None:
-        return "–"
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    return f"{value:,.3f}".rstrip("0").rstrip(".")
+    return sections.fmt(value, 3)
 
 
 def cell(scenario, server, key):

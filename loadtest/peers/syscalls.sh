@@ -14,23 +14,9 @@ cd "$ROOT"
 command -v strace >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq strace >/dev/null
 cargo build --release --quiet -p halley -p halley-load
 
-PIDS=()
-cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
-trap cleanup EXIT
-wait_port() {
-  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
-  echo "nothing listens on 127.0.0.1:$1" >&2; return 1
-}
-
-"$ROOT/target/release/halley" --listen 127.0.0.1:8080 --admin-listen 127.0.0.1:8081 --log-level warn &
-HALLEY=$!; PIDS+=("$HALLEY")
-"$L" minimal-responder --listen 127.0.0.1:8096 2>/dev/null &
-MINIMAL=$!; PIDS+=("$MINIMAL")
-mkdir -p "$RUN/nginx/tmp"; cp loadtest/peers/nginx.conf "$RUN/nginx/"
-nginx -p "$RUN/nginx" -c "$RUN/nginx/nginx.conf" -g 'daemon off;' 2>/dev/null &
-NGINX=$!; PIDS+=("$NGINX")
-for port in 8080 8095 8096; do wait_port $port; done
-sleep 0.3
+# shellcheck source=references.sh
+source loadtest/peers/references.sh
+start_references
 
 count() { # label url pids...: one traced run; prints the label, requests and counts
   local label=$1 url=$2; shift 2

@@ -9,16 +9,16 @@
 //! source addresses, the shared clock), `http` (where an answer ends), `requests`
 //! (request loops), `subscribers` (held subscribers that find stamped messages),
 //! `procs` (workers, /proc), `publish` (the publisher), `store` (storage benchmarks
-//! against Halley and Redis), `grip_origin` (Pushpin's backend), `minimal_responder`
-//! and `writev_floor` (the references for the limits: the least a server can spend per
+//! against Halley and Redis), `grip_origin` (Pushpin's backend), `references` (the
+//! minimal responder and the writev floor: the least a server can spend per
 //! new-connection request and per delivered frame), `report` (tables and JSON).
 
 mod cli;
 mod grip_origin;
 mod http;
-mod minimal_responder;
 mod procs;
 mod publish;
+mod references;
 mod report;
 mod requests;
 mod scenarios;
@@ -26,7 +26,6 @@ mod store;
 mod subscribers;
 mod target;
 mod workers;
-mod writev_floor;
 
 use clap::Parser;
 
@@ -38,11 +37,12 @@ fn main() {
         Scenario::WorkSubscribers(args) => workers::work_subscribers(args),
         Scenario::GripOrigin(args) => grip_origin::serve(&args.listen).map_err(|e| e.to_string()),
         Scenario::MinimalResponder(args) => {
-            minimal_responder::serve(args.listen, args.threads, args.defer_accept)
+            references::minimal_responder::serve(args.listen, args.threads, args.defer_accept)
                 .map_err(|e| e.to_string())
         }
         Scenario::WritevFloor(args) => {
-            writev_floor::serve(args.listen, args.publish, args.threads).map_err(|e| e.to_string())
+            references::writev_floor::serve(args.listen, args.publish, args.threads)
+                .map_err(|e| e.to_string())
         }
         Scenario::ConnRate(args) => print(scenarios::conn_rate(args)),
         Scenario::Liveblog(args) => print(scenarios::liveblog(args)),

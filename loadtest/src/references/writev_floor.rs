@@ -122,10 +122,7 @@ fn run_loop(
     let mut streams: Slab<TcpStream> = Slab::new();
     let mut input = [0u8; 4096];
     loop {
-        match poll.poll(&mut events, None) {
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            other => other?,
-        }
+        super::wait(&mut poll, &mut events)?;
         for event in events.iter() {
             match event.token() {
                 LISTENER => accept_all(&listener, &poll, &mut streams)?,
