@@ -84,6 +84,8 @@ fn conn_rate_counts_what_the_server_answered() {
             "server read {read}, tester counted {answered}"
         );
         assert!(report["server_cpu_ms"].is_number());
+        let share = report["server_kernel_share"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&share), "{report}");
         server.shutdown();
     }
 }
