@@ -36,15 +36,18 @@
 //!   the bounded [`channel::History`], and each loop's index of who waits where.
 //! - [`http`]: request heads and their limits, targets, response heads, chunked
 //!   bodies, and the write queue of shared `Bytes` flushed with `writev`.
+//! - [`websocket`]: RFC 6455 as bytes: the handshake's accept key, client frames read
+//!   into messages with every limit and close code, server frames. (Not yet wired to
+//!   the engine: issue 16 does that next.)
 //! - [`stats`]: counters (the engine's `ConnStats` on both ports) and their `/stats`
 //!   and `/metrics` renderings.
 //! - [`sched`] (the admin thread's short scheduler slice), [`assets`] (the client
 //!   library and pages), [`config`], [`cli`], [`units`], [`json`].
 //!
 //! Dependencies point down, in the order `tests/layers.rs` checks: leaves (`units`,
-//! `json`, `sched`, `timer`, `assets`), then `http`, `net`, `stats`, `admission`,
-//! then `channel`, `storage`, then `config`, `subscription`, `bus`, then `transport`,
-//! `engine`, the two applications, and `server` and `cli` on top.
+//! `json`, `sched`, `timer`, `assets`), then `http`, `websocket`, `net`, `stats`,
+//! `admission`, then `channel`, `storage`, then `config`, `subscription`, `bus`, then
+//! `transport`, `engine`, the two applications, and `server` and `cli` on top.
 //!
 //! # The life of a publish
 //!
@@ -91,3 +94,4 @@ pub mod subscription;
 pub mod timer;
 pub mod transport;
 pub mod units;
+pub mod websocket;

@@ -10,8 +10,9 @@ use std::path::Path;
 const LAYERS: &[&[&str]] = &[
     // Leaves: units, JSON strings, the scheduler call, the timer wheel, built-in files.
     &["units", "json", "sched", "timer", "assets"],
-    // Bytes and counters: HTTP parsing and heads, sockets, counters, the connection limit.
-    &["http", "net", "stats", "admission"],
+    // Bytes and counters: HTTP parsing and heads, WebSocket frames, sockets, counters,
+    // the connection limit.
+    &["http", "websocket", "net", "stats", "admission"],
     // What is published: channel names, events in every frame form, histories.
     &["channel"],
     // Where events are kept.
