@@ -12,12 +12,16 @@
 //!   subscription writes its own `id:` line (its cursor lists every channel) and then
 //!   shares the `data:` slice.
 //!
+//! - `ws`: the WebSocket text frame: its head (2 to 10 bytes) right before the JSON,
+//!   so the frame and `json` are slices of the same bytes.
+//!
 //! The forever frame shares `json` between a per-connection `<script>CALLBACK(` and a
 //! constant `);</script>`.
 //!
-//! All three forms are written one after the other into one buffer, and are slices of
-//! it: an event costs two allocations (the buffer and its reference count), however
-//! many forms it has.
+//! All the forms are written into one buffer (room for the WebSocket head, the JSON,
+//! the stream chunk, the SSE chunk), and are slices of it: an event costs two
+//! allocations (the buffer and its reference count), however many forms it has, and
+//! fanning it out to any number of connections copies none of it.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -25,6 +29,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::json;
+use crate::websocket::Opcode;
 
 /// An event as every loop and connection sees it; immutable after publishing.
 #[derive(Debug)]
@@ -50,16 +55,23 @@ pub struct Event {
     sse_body_at: usize,
     /// Where the chunk body starts in `stream_chunk`.
     stream_body_at: usize,
+    /// The WebSocket text frame: its head, then `json` (the same bytes).
+    ws_frame: Bytes,
 }
 
 /// Bytes of the chunk trailer `\r\n` at the end of every chunk.
 const CHUNK_TRAILER: usize = 2;
 
+/// Room left before the JSON for the WebSocket frame's head, written right-aligned
+/// into it once the JSON's length is known.
+const WS_ROOM: usize = crate::websocket::write::MAX_SERVER_HEAD;
+
 impl Event {
     /// Encodes message `id` of `channel` with the published `data`.
     pub fn message(channel: Arc<str>, id: u64, data: &str) -> Event {
         // The frame, then its two framings, each about as long again.
-        let mut frame = Vec::with_capacity(3 * (data.len() + channel.len()) + 160);
+        let mut frame = Vec::with_capacity(3 * (data.len() + channel.len()) + 160 + WS_ROOM);
+        frame.resize(WS_ROOM, 0);
         frame.extend_from_slice(b"{\"ch\":\"");
         frame.extend_from_slice(channel.as_bytes());
         frame.extend_from_slice(b"\",\"id\":");
@@ -72,12 +84,18 @@ impl Event {
 
     /// Encodes the close marker `id` of `channel`.
     pub fn close_marker(channel: Arc<str>, id: u64) -> Event {
-        let frame = format!("{{\"ch\":\"{channel}\",\"id\":{id},\"closed\":true}}").into_bytes();
+        let mut frame = vec![0; WS_ROOM];
+        // Writing to a Vec cannot fail.
+        let _ = write!(
+            frame,
+            "{{\"ch\":\"{channel}\",\"id\":{id},\"closed\":true}}"
+        );
         Event::encode(channel, id, true, frame, 0)
     }
 
-    /// Appends the stream and SSE chunks after the JSON frame in `buf` (all of it),
-    /// and slices the three out of it.
+    /// Writes the WebSocket head into the room before the JSON frame in `buf` (which
+    /// is all of it after the room), appends the stream and SSE chunks, and slices
+    /// every form out of it.
     fn encode(
         channel: Arc<str>,
         id: u64,
@@ -85,12 +103,18 @@ impl Event {
         mut buf: Vec<u8>,
         data_len: usize,
     ) -> Event {
-        let json_len = buf.len();
+        let json = WS_ROOM..buf.len();
+        let json_len = json.len();
+
+        let mut ws_head = Vec::with_capacity(WS_ROOM);
+        crate::websocket::write::push_head(&mut ws_head, Opcode::Text, json_len);
+        let ws_at = WS_ROOM - ws_head.len();
+        buf[ws_at..WS_ROOM].copy_from_slice(&ws_head);
 
         let stream_at = buf.len();
         push_chunk_header(&mut buf, json_len + 1);
         let stream_body_at = buf.len() - stream_at;
-        buf.extend_from_within(..json_len);
+        buf.extend_from_within(json.clone());
         buf.extend_from_slice(b"\n\r\n");
         let stream_end = buf.len();
 
@@ -103,7 +127,7 @@ impl Event {
         buf.push(b'\n');
         let sse_data_at = buf.len() - sse_at;
         buf.extend_from_slice(b"data: ");
-        buf.extend_from_within(..json_len);
+        buf.extend_from_within(json.clone());
         buf.extend_from_slice(b"\n\n\r\n");
 
         let all = Bytes::from(buf);
@@ -111,14 +135,21 @@ impl Event {
             channel,
             id,
             closed,
-            json: all.slice(..json_len),
+            json: all.slice(json.clone()),
             data_len,
             stream_chunk: all.slice(stream_at..stream_end),
             sse_chunk: all.slice(sse_at..),
             sse_data_at,
             sse_body_at,
             stream_body_at,
+            ws_frame: all.slice(ws_at..json.end),
         }
+    }
+
+    /// The WebSocket text frame: one unmasked, unfragmented message holding exactly
+    /// the JSON frame (PROTOCOL.md, "WebSocket"), shared by every subscriber.
+    pub fn ws_frame(&self) -> Bytes {
+        self.ws_frame.clone()
     }
 
     /// The `stream` transport's line, as a chunk or (HTTP/1.0) bare.
@@ -251,6 +282,27 @@ mod tests {
             assert_eq!(event.sse_data_len(), format!("data: {frame}\n\n").len());
             assert_eq!(text(&event.json), frame);
         }
+    }
+
+    #[test]
+    fn the_websocket_frame_is_its_head_and_the_json() {
+        // Payloads in each of the three length forms.
+        for data in ["x".to_string(), "y".repeat(200), "z".repeat(70_000)] {
+            let event = Event::message("a".into(), 9, &data);
+            let frame = event.ws_frame();
+            let mut head = Vec::new();
+            crate::websocket::write::push_head(&mut head, Opcode::Text, event.json.len());
+            assert_eq!(&frame[..head.len()], &head[..]);
+            assert_eq!(&frame[head.len()..], &event.json[..]);
+            // The same bytes, not a copy.
+            assert_eq!(frame[head.len()..].as_ptr(), event.json.as_ptr());
+        }
+        let marker = Event::close_marker("a".into(), 10);
+        assert_eq!(
+            &marker.ws_frame()[2..],
+            br#"{"ch":"a","id":10,"closed":true}"#
+        );
+        assert_eq!(marker.ws_frame()[..2], [0x81, 32]);
     }
 
     #[test]
