@@ -68,6 +68,14 @@ pub struct RequestHead {
     pub if_none_match: Option<Span>,
     /// `Accept` names `text/event-stream`.
     pub accepts_event_stream: bool,
+    /// `Upgrade` lists `websocket` and `Connection` lists `upgrade`: a WebSocket
+    /// handshake (RFC 6455 section 4.2.1), checked by `websocket::handshake`.
+    pub asks_websocket: bool,
+    /// `Sec-WebSocket-Key`, `Sec-WebSocket-Version` and `Sec-WebSocket-Protocol` (the
+    /// last one when repeated).
+    pub websocket_key: Option<Span>,
+    pub websocket_version: Option<Span>,
+    pub websocket_protocol: Option<Span>,
     /// Bytes of the head, request line to the blank line.
     pub len: usize,
 }
@@ -117,9 +125,14 @@ pub fn parse_head(buf: &[u8], max_head: usize) -> Result<Parsed, HeadError> {
         last_event_id: None,
         if_none_match: None,
         accepts_event_stream: false,
+        asks_websocket: false,
+        websocket_key: None,
+        websocket_version: None,
+        websocket_protocol: None,
         len,
     };
     let framing = read_headers(buf, request.headers, &mut head)?;
+    head.asks_websocket = framing.upgrade_websocket && framing.connection_upgrade;
     if (!http10 && framing.hosts != 1) || framing.hosts > 1 {
         return Err(HeadError::BadHost);
     }
@@ -161,6 +174,10 @@ struct Framing {
     content_length: Option<u64>,
     chunked: bool,
     hosts: usize,
+    /// `Upgrade` lists `websocket`.
+    upgrade_websocket: bool,
+    /// `Connection` lists `upgrade`.
+    connection_upgrade: bool,
 }
 
 impl Framing {
@@ -204,8 +221,20 @@ fn read_headers(
                     head.keep_alive = false;
                 } else if token.eq_ignore_ascii_case(b"keep-alive") && head.http10 {
                     head.keep_alive = true;
+                } else if token.eq_ignore_ascii_case(b"upgrade") {
+                    framing.connection_upgrade = true;
                 }
             }
+        } else if name.eq_ignore_ascii_case("upgrade") {
+            framing.upgrade_websocket |= value
+                .split(|&b| b == b',')
+                .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"websocket"));
+        } else if name.eq_ignore_ascii_case("sec-websocket-key") {
+            head.websocket_key = Some(Span::within(buf, value.trim_ascii()));
+        } else if name.eq_ignore_ascii_case("sec-websocket-version") {
+            head.websocket_version = Some(Span::within(buf, value.trim_ascii()));
+        } else if name.eq_ignore_ascii_case("sec-websocket-protocol") {
+            head.websocket_protocol = Some(Span::within(buf, value.trim_ascii()));
         } else if name.eq_ignore_ascii_case("host") {
             framing.hosts += 1;
         } else if name.eq_ignore_ascii_case("origin") {
@@ -319,6 +348,29 @@ mod tests {
         assert!(!head.keep_alive);
         let head = complete("GET / HTTP/1.1\r\nHost: x\r\nAccept: text/html, Text/Event-Stream\r\nLast-Event-ID: 4,0\r\nIf-None-Match: \"4,0\"\r\n\r\n");
         assert!(head.accepts_event_stream);
+    }
+
+    #[test]
+    fn websocket_handshake_headers() {
+        let text = "GET /sub/a HTTP/1.1\r\nHost: x\r\nUpgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\nSec-WebSocket-Key:  dGhlIHNhbXBsZSBub25jZQ== \r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat, halley.v1\r\n\r\n";
+        let head = complete(text);
+        let buf = text.as_bytes();
+        assert!(head.asks_websocket);
+        assert_eq!(
+            head.websocket_key.unwrap().of(buf),
+            b"dGhlIHNhbXBsZSBub25jZQ=="
+        );
+        assert_eq!(head.websocket_version.unwrap().of(buf), b"13");
+        assert_eq!(head.websocket_protocol.unwrap().of(buf), b"chat, halley.v1");
+        // Both headers are needed, each naming its token.
+        for text in [
+            "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: upgrade\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: keep-alive\r\n\r\n",
+        ] {
+            assert!(!complete(text).asks_websocket, "{text:?}");
+        }
     }
 }
 
