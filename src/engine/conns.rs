@@ -312,7 +312,7 @@ impl<S> Conns<S> {
         // from it may lie up to a millisecond before the real one: the timer fires a
         // millisecond later, never early (a 300 ms poll timeout answered at 299.9 ms
         // was seen in a test).
-        conn.timer = Some(self.timers.insert(deadline + 1, key));
+        conn.timer = Some(self.timers.insert(deadline.saturating_add(1), key));
         conn.timer_at = deadline;
     }
 
