@@ -140,7 +140,8 @@ impl Reader {
             Opcode::Ping => Incoming::Ping(payload),
             Opcode::Pong => Incoming::Pong,
             Opcode::Close => Incoming::Close(close_code(&input[payload])?),
-            Opcode::Binary => unreachable!("refused by check"),
+            // `check` refused it already; said again here so no input can panic.
+            Opcode::Binary => return Err(Violation::Protocol("binary messages are not accepted")),
         };
         Ok(Some((incoming, end)))
     }
