@@ -54,8 +54,6 @@ pub struct AdminApp {
     ids: ChannelIds,
     /// Answers waiting for storage, and the journal they wait for.
     acks: acks::Acks,
-    /// The channel name of the request being answered, decoded (kept for its capacity).
-    name: String,
 }
 
 impl AdminApp {
@@ -75,7 +73,6 @@ impl AdminApp {
             inbox,
             ids,
             acks: acks::Acks::new(journal),
-            name: String::new(),
         }
     }
 }

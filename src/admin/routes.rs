@@ -85,8 +85,7 @@ fn count_channels(app: &AdminApp) {
 }
 
 /// Decodes and checks the channel name of a path segment, and answers with `answer`
-/// if it is good, 400 if not. (The name is decoded into a buffer kept for the next
-/// request.)
+/// if it is good, 400 if not. (A name with nothing to decode borrows the segment.)
 fn with_channel_name(
     app: &mut AdminApp,
     cx: &mut Cx,
@@ -94,21 +93,19 @@ fn with_channel_name(
     segment: &str,
     answer: impl FnOnce(&mut AdminApp, &mut Cx, &mut Conn, &str),
 ) {
-    let mut name = std::mem::take(&mut app.name);
-    name.clear();
-    if target::decode_into(segment, false, &mut name).is_ok() && is_valid_name(&name) {
-        answer(app, cx, conn, &name);
-    } else {
-        bump(&app.stats.admin.conns.bad_requests);
-        reply(
-            cx,
-            conn,
-            Status::BadRequest,
-            TEXT,
-            b"a channel name is 1 to 128 bytes of A-Z a-z 0-9 _ . : @ -\n",
-        );
+    match target::decode(segment, false) {
+        Ok(name) if is_valid_name(&name) => answer(app, cx, conn, &name),
+        _ => {
+            bump(&app.stats.admin.conns.bad_requests);
+            reply(
+                cx,
+                conn,
+                Status::BadRequest,
+                TEXT,
+                b"a channel name is 1 to 128 bytes of A-Z a-z 0-9 _ . : @ -\n",
+            );
+        }
     }
-    app.name = name;
 }
 
 /// `POST /pub/{name}`: gives the body the channel's next id and stores it (the body's
