@@ -203,6 +203,7 @@ fn read_headers(
     let mut framing = Framing::default();
     for header in headers {
         let (name, value) = (header.name, header.value);
+        let span = || Some(Span::within(buf, value.trim_ascii()));
         if name.eq_ignore_ascii_case("content-length") {
             let parsed = parse_length(value).ok_or(HeadError::BadLength)?;
             if framing.content_length.is_some_and(|known| known != parsed) {
@@ -225,28 +226,29 @@ fn read_headers(
                     framing.connection_upgrade = true;
                 }
             }
-        } else if name.eq_ignore_ascii_case("upgrade") {
-            framing.upgrade_websocket |= value
-                .split(|&b| b == b',')
-                .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"websocket"));
-        } else if name.eq_ignore_ascii_case("sec-websocket-key") {
-            head.websocket_key = Some(Span::within(buf, value.trim_ascii()));
-        } else if name.eq_ignore_ascii_case("sec-websocket-version") {
-            head.websocket_version = Some(Span::within(buf, value.trim_ascii()));
-        } else if name.eq_ignore_ascii_case("sec-websocket-protocol") {
-            head.websocket_protocol = Some(Span::within(buf, value.trim_ascii()));
         } else if name.eq_ignore_ascii_case("host") {
             framing.hosts += 1;
         } else if name.eq_ignore_ascii_case("origin") {
-            head.origin = Some(Span::within(buf, value.trim_ascii()));
+            head.origin = span();
         } else if name.eq_ignore_ascii_case("last-event-id") {
-            head.last_event_id = Some(Span::within(buf, value.trim_ascii()));
+            head.last_event_id = span();
         } else if name.eq_ignore_ascii_case("if-none-match") {
-            head.if_none_match = Some(Span::within(buf, value.trim_ascii()));
+            head.if_none_match = span();
         } else if name.eq_ignore_ascii_case("accept") {
             head.accepts_event_stream |= contains_ignore_case(value, b"text/event-stream");
         } else if name.eq_ignore_ascii_case("expect") {
             head.expect_continue = value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
+        } else if name.eq_ignore_ascii_case("upgrade") {
+            // The handshake's headers last: every request has the ones above.
+            framing.upgrade_websocket |= value
+                .split(|&b| b == b',')
+                .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"websocket"));
+        } else if name.eq_ignore_ascii_case("sec-websocket-key") {
+            head.websocket_key = span();
+        } else if name.eq_ignore_ascii_case("sec-websocket-version") {
+            head.websocket_version = span();
+        } else if name.eq_ignore_ascii_case("sec-websocket-protocol") {
+            head.websocket_protocol = span();
         }
     }
     Ok(framing)

@@ -1,6 +1,7 @@
-//! The opening handshake (RFC 6455 section 4.2): what makes an HTTP request an upgrade,
-//! the checks of `Sec-WebSocket-Key` and `Sec-WebSocket-Version`, the accept key, and
-//! the one subprotocol Halley speaks.
+//! The opening handshake (RFC 6455 section 4.2): the checks of `Sec-WebSocket-Key` and
+//! `Sec-WebSocket-Version`, the accept key, and the one subprotocol Halley speaks.
+//! Whether a request asks to upgrade at all is read with its head
+//! (`http::RequestHead::asks_websocket`).
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -32,20 +33,6 @@ impl HandshakeError {
             HandshakeError::BadVersion => "Sec-WebSocket-Version must be 13\n",
         }
     }
-}
-
-/// Whether a comma list of tokens (`Connection`, `Upgrade`) holds `token`, in any case.
-pub fn lists_token(value: &[u8], token: &[u8]) -> bool {
-    value
-        .split(|&b| b == b',')
-        .any(|item| item.trim_ascii().eq_ignore_ascii_case(token))
-}
-
-/// Whether the request asks to become a WebSocket: `Upgrade: websocket` and
-/// `Connection: upgrade` (each may be a list).
-pub fn asks_upgrade(upgrade: Option<&[u8]>, connection: Option<&[u8]>) -> bool {
-    upgrade.is_some_and(|value| lists_token(value, b"websocket"))
-        && connection.is_some_and(|value| lists_token(value, b"upgrade"))
 }
 
 /// Checks the key and the version, and returns the `Sec-WebSocket-Accept` value.

@@ -106,17 +106,8 @@ fn handshake_refusals() {
 }
 
 #[test]
-fn upgrade_and_subprotocol_headers() {
-    assert!(handshake::asks_upgrade(
-        Some(b"WebSocket"),
-        Some(b"keep-alive, Upgrade")
-    ));
-    assert!(!handshake::asks_upgrade(
-        Some(b"websocket"),
-        Some(b"keep-alive")
-    ));
-    assert!(!handshake::asks_upgrade(None, Some(b"upgrade")));
-    assert!(!handshake::asks_upgrade(Some(b"h2c"), Some(b"upgrade")));
+fn the_subprotocol_offered() {
+    // (Upgrade and Connection are read with the head: http::request's tests.)
     assert!(handshake::offers_subprotocol(Some(b"chat, halley.v1")));
     assert!(!handshake::offers_subprotocol(Some(b"Halley.V1")));
     assert!(!handshake::offers_subprotocol(None));
