@@ -106,10 +106,9 @@ impl Event {
         let json = WS_ROOM..buf.len();
         let json_len = json.len();
 
-        let mut ws_head = Vec::with_capacity(WS_ROOM);
-        crate::websocket::write::push_head(&mut ws_head, Opcode::Text, json_len);
-        let ws_at = WS_ROOM - ws_head.len();
-        buf[ws_at..WS_ROOM].copy_from_slice(&ws_head);
+        let (ws_head, ws_head_len) = crate::websocket::write::head(Opcode::Text, json_len);
+        let ws_at = WS_ROOM - ws_head_len;
+        buf[ws_at..WS_ROOM].copy_from_slice(&ws_head[..ws_head_len]);
 
         let stream_at = buf.len();
         push_chunk_header(&mut buf, json_len + 1);

@@ -7,19 +7,31 @@ use super::Opcode;
 /// Bytes of the longest head of a server frame: 2, and 8 of length.
 pub const MAX_SERVER_HEAD: usize = 10;
 
-/// Appends the head of a final, unmasked frame of `opcode` with `len` bytes of payload,
-/// in the shortest of the three length forms.
-pub fn push_head(out: &mut Vec<u8>, opcode: Opcode, len: usize) {
-    out.push(0x80 | opcode.bits());
-    if len < 126 {
-        out.push(len as u8);
+/// The head of a final, unmasked frame of `opcode` with `len` bytes of payload, in
+/// the shortest of the three length forms: the array and how many of its bytes are
+/// the head.
+pub fn head(opcode: Opcode, len: usize) -> ([u8; MAX_SERVER_HEAD], usize) {
+    let mut out = [0u8; MAX_SERVER_HEAD];
+    out[0] = 0x80 | opcode.bits();
+    let used = if len < 126 {
+        out[1] = len as u8;
+        2
     } else if len <= usize::from(u16::MAX) {
-        out.push(126);
-        out.extend_from_slice(&(len as u16).to_be_bytes());
+        out[1] = 126;
+        out[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        4
     } else {
-        out.push(127);
-        out.extend_from_slice(&(len as u64).to_be_bytes());
-    }
+        out[1] = 127;
+        out[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+        10
+    };
+    (out, used)
+}
+
+/// Appends the head of a final, unmasked frame of `opcode` with `len` bytes of payload.
+pub fn push_head(out: &mut Vec<u8>, opcode: Opcode, len: usize) {
+    let (bytes, used) = head(opcode, len);
+    out.extend_from_slice(&bytes[..used]);
 }
 
 /// Appends a whole text frame of `text`.
