@@ -23,8 +23,7 @@ pub fn answer_poll(
     mut sub: Subscription,
     if_none_match: Option<&[u8]>,
 ) {
-    let open = std::mem::take(&mut app.body_open);
-    let body = longpoll::Body::collect(&mut sub, &app.index, app.config.max_pending, open);
+    let body = collect(app, &mut sub);
     if let (true, Some(range), false) = (body.is_empty(), body.fetch, conn.http.head_only) {
         // Owed events are in storage: wait for them like a long-poll would.
         app.body_open = body.into_open();
@@ -64,8 +63,7 @@ pub fn answer_longpoll(app: &mut SubscriberApp, cx: &mut Cx, key: usize, conn: &
         return;
     };
     // Collect before leaving the index: leaving may forget a channel with no events.
-    let open = std::mem::take(&mut app.body_open);
-    let body = longpoll::Body::collect(&mut sub, &app.index, app.config.max_pending, open);
+    let body = collect(app, &mut sub);
     if let (true, Some(range), false) = (body.is_empty(), body.fetch, cx.shutting_down) {
         app.body_open = body.into_open();
         conn.app.sub = Some(sub);
@@ -86,6 +84,13 @@ pub fn answer_longpoll(app: &mut SubscriberApp, cx: &mut Cx, key: usize, conn: &
         write_answer(app, cx, conn, &sub, &body, Caching::NoStore, &[]);
     }
     app.body_open = body.into_open();
+}
+
+/// The body owed to `sub` now, its opening written into the loop's reused buffer
+/// (given back with `app.body_open = body.into_open()`).
+fn collect(app: &mut SubscriberApp, sub: &mut Subscription) -> longpoll::Body {
+    let open = std::mem::take(&mut app.body_open);
+    longpoll::Body::collect(sub, &app.index, app.config.max_pending, open)
 }
 
 /// Writes a long-poll or poll answer, head and body, and completes it: in one
