@@ -92,6 +92,16 @@ impl<A: Application> Harness<A> {
         self.conns.expire(&mut self.app);
     }
 
+    /// Advances `ms` to a deadline of the connection and checks it is still open
+    /// there, then one millisecond more (a timer fires in the millisecond after its
+    /// deadline: loop time is floored) and checks it is closed.
+    pub fn closes_just_after(&mut self, key: usize, ms: u64) {
+        self.advance(ms);
+        assert!(self.is_open(key), "closed at its deadline, {ms} ms: early");
+        self.advance(1);
+        assert!(!self.is_open(key), "open a millisecond after its deadline");
+    }
+
     /// Whether the connection is still open.
     pub fn is_open(&mut self, key: usize) -> bool {
         self.conns.get_mut(key).is_some()

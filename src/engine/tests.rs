@@ -345,10 +345,7 @@ fn an_idle_keep_alive_connection_is_closed() {
     let mut h = harness();
     let key = h.connect(100);
     h.send(key, b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n");
-    h.advance(3_000);
-    assert!(h.is_open(key));
-    h.advance(1);
-    assert!(!h.is_open(key));
+    h.closes_just_after(key, 3_000);
     assert_eq!(counter(&h.app.stats, "keepalive_timeouts"), 1);
 }
 
@@ -358,10 +355,7 @@ fn output_that_makes_no_progress_is_dropped_after_the_write_timeout() {
     let key = h.connect(100);
     h.stop_reading(key);
     h.send(key, b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n");
-    h.advance(10_000);
-    assert!(h.is_open(key));
-    h.advance(1);
-    assert!(!h.is_open(key));
+    h.closes_just_after(key, 10_000);
     assert_eq!(counter(&h.app.stats, "write_timeouts"), 1);
     assert_eq!(
         counter(&h.app.stats, "keepalive_timeouts"),
@@ -376,10 +370,7 @@ fn output_that_makes_no_progress_is_dropped_after_the_write_timeout() {
     h.advance(5_000);
     h.resume_reading(key);
     assert_eq!(bodies(&h.output_text(key)), ["/a "]);
-    h.advance(3_000);
-    assert!(h.is_open(key));
-    h.advance(1);
-    assert!(!h.is_open(key));
+    h.closes_just_after(key, 3_000);
     assert_eq!(counter(&h.app.stats, "keepalive_timeouts"), 1);
 }
 
