@@ -19,7 +19,8 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
-/// What a stream gets first: Halley's head for `t=stream` and its first heartbeat.
+/// What a stream gets first: a `t=stream` head (Halley's, less its `Date`, charset,
+/// CORS and `X-Accel-Buffering` lines) and Halley's first heartbeat.
 const STREAM_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n9\r\n{\"hb\":1}\n\r\n";
 
 const LISTENER: Token = Token(usize::MAX);
