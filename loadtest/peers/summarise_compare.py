@@ -60,7 +60,7 @@ def cell(scenario, server, key):
     return f"{fmt(m)} ({fmt(min(vs))}–{fmt(max(vs))})", m
 
 
-lines = ["", f"## The connection engine against the main before it ({new_rev} vs {base_rev})", ""]
+lines = ["", f"## This tree against the main before it ({new_rev} vs {base_rev})", ""]
 lines.append(
     f"`loadtest/peers/compare.sh {base_rev} {rounds}`: the server of {new_rev} (new) beside "
     f"the server of {base_rev} (base), each measured by the same `halley-load`, one at a "
