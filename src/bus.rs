@@ -1,5 +1,6 @@
 //! Messages from the admin thread (and the server's owner) to the subscriber loops:
-//! one unbounded `crossbeam-channel` per loop plus its `mio::Waker`.
+//! stored events, the answers to browser publishes, and the rest; one unbounded
+//! `crossbeam-channel` per loop plus its `mio::Waker`.
 //!
 //! Wake-ups are coalesced three ways. The admin thread queues the events of one turn
 //! of its loop and wakes each loop once at the end of the turn (`Bus::wake`), not once
@@ -25,6 +26,7 @@ use std::sync::Arc;
 use crossbeam_channel::{Receiver, Sender};
 use mio::Waker;
 
+use crate::admin_inbox::{PublishAnswer, ReplyTo};
 use crate::channel::Event;
 
 /// Events queued to a loop with no subscription waiting before it is woken anyway, to
@@ -45,6 +47,8 @@ pub enum LoopMessage {
     Retained { channel: Arc<str>, first_id: u64 },
     /// Events read from storage for a connection catching up.
     Fetched(crate::storage::catchup::Fetched),
+    /// The admin thread's answer to a browser publish this loop handed it.
+    Published { to: ReplyTo, answer: PublishAnswer },
     /// End every stream and held poll cleanly, then exit.
     Shutdown,
 }
@@ -203,6 +207,14 @@ impl Bus {
         (0..asked)
             .map_while(|_| answers.recv_deadline(deadline).ok())
             .sum()
+    }
+
+    /// Sends the answer to a browser publish to the loop it came from (after the
+    /// event itself, so the publisher's own subscription has it first).
+    pub fn answer(&self, to: ReplyTo, answer: PublishAnswer) {
+        if let Some(sender) = self.loops.get(to.loop_number) {
+            sender.send(LoopMessage::Published { to, answer });
+        }
     }
 
     /// Tells every loop that storage now holds `channel` from `first_id` on.

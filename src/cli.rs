@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::channel::ChannelPatterns;
 use crate::config::{AllowOrigin, Config};
 use crate::storage::retention::Limit;
 use crate::storage::{FsyncPolicy, Retention};
@@ -19,8 +20,8 @@ fn size(text: &str) -> Result<u64, String> {
 }
 
 /// Halley: a Comet server. Browsers subscribe on the subscriber port (long-polling,
-/// polling, XHR streaming, forever frames, server-sent events); publishers post to the
-/// admin port.
+/// polling, XHR streaming, forever frames, server-sent events, WebSocket); publishers
+/// post to the admin port, and browsers may publish where --client-publish allows.
 #[derive(Debug, Parser)]
 #[command(name = "halley", version, about, long_about = None)]
 pub struct Args {
@@ -60,6 +61,15 @@ pub struct Args {
     /// Who may read answers cross-origin: `*`, `none`, or a comma list of origins.
     #[arg(long, default_value = "*", value_parser = AllowOrigin::parse, value_name = "ORIGINS")]
     pub allow_origin: AllowOrigin,
+    /// Channels browsers may publish to on the subscriber port without a token
+    /// (`POST /pub/{channel}`, or a WebSocket message): a comma list of names and
+    /// prefixes ending in `*` (`room.*`). Empty by default: no browser publishes.
+    #[arg(long, default_value = "", value_parser = ChannelPatterns::parse, value_name = "PATTERNS")]
+    pub client_publish: ChannelPatterns,
+    /// Most browser publishes per second on one connection; more get 429 (or
+    /// `rate_limited` on a WebSocket); 0 is no limit.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub client_publish_rate: u32,
     /// A request head must arrive within this long (408, then close).
     #[arg(long, default_value = "1s", value_parser = duration, value_name = "DURATION")]
     pub header_timeout: Duration,
@@ -125,6 +135,8 @@ impl Args {
             stream_max_age: self.stream_max_age,
             sse_retry: self.sse_retry,
             allow_origin: self.allow_origin.clone(),
+            client_publish: self.client_publish.clone(),
+            client_publish_rate: self.client_publish_rate,
             header_timeout: self.header_timeout,
             max_head: self.max_head as usize,
             keepalive_timeout: self.keepalive_timeout,

@@ -67,6 +67,10 @@ pub struct Config {
     pub sse_retry: Duration,
     /// Cross-origin policy.
     pub allow_origin: AllowOrigin,
+    /// Channels browsers may publish to without a token; none by default.
+    pub client_publish: crate::channel::ChannelPatterns,
+    /// Most browser publishes per second per connection (0: no limit).
+    pub client_publish_rate: u32,
     /// A request head must be complete this soon after its first byte (or the accept).
     pub header_timeout: Duration,
     /// Largest request head, request line and headers together.
@@ -113,6 +117,8 @@ impl Default for Config {
             stream_max_age: Duration::from_secs(300),
             sse_retry: Duration::from_secs(2),
             allow_origin: AllowOrigin::Any,
+            client_publish: crate::channel::ChannelPatterns::none(),
+            client_publish_rate: 20,
             header_timeout: Duration::from_secs(1),
             max_head: 8 << 10,
             keepalive_timeout: Duration::from_secs(5),

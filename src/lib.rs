@@ -1,6 +1,7 @@
 //! Halley, a Comet server: browsers subscribe to channels over long-polling, interval
-//! polling, XHR streaming, forever frames or server-sent events; publishers post to a
-//! separate admin port. The wire protocol is `PROTOCOL.md` (beside the project), with
+//! polling, XHR streaming, forever frames, server-sent events or WebSocket; publishers
+//! post to a separate admin port, and browsers publish where `--client-publish` lets
+//! them. The wire protocol is `PROTOCOL.md` (beside the project), with
 //! our choices where it is silent in `docs/protocol.md`; `docs/architecture.md` draws
 //! what follows.
 //!
@@ -13,16 +14,18 @@
 //!
 //! - [`engine`]: the one connection engine. A connection is a stack of types:
 //!   `ByteLayer` (the socket's bytes: plain today, TLS's place), `Http1` (the
-//!   protocol: a state machine over buffers, socket-free; WebSocket's place is beside
-//!   it), and the application's state. `Conns` drives connections and their timers
+//!   protocol: a state machine over buffers, socket-free; after an upgrade its
+//!   `Phase::WebSocket` hands the input's frames to the application), and the
+//!   application's state. `Conns` drives connections and their timers
 //!   ([`timer`]); `EventLoop` is the loop skeleton (tokens, accept, the reserve
 //!   descriptor, wake-ups).
 //! - [`subscriber`]: the subscriber port's application, one per loop: routes, the
 //!   start of a subscription, poll and long-poll answers, fetches from storage,
-//!   streams, and the delivery of published events; with [`admission`], the count and
+//!   streams, WebSockets, browser publishes, and the delivery of published events; with [`admission`], the count and
 //!   limit of subscriber connections over all loops.
 //! - [`admin`]: the admin port's application: routes, `ids` (every event's id),
-//!   `acks` (answers once the storage has the event).
+//!   `acks` (answers once the storage has the event), `browser` (publishes the loops
+//!   hand over, through [`admin_inbox`]).
 //! - [`bus`]: how the admin thread hands each event to every loop (a
 //!   `crossbeam-channel` per loop plus a coalesced `mio::Waker`).
 //! - [`storage`]: where events are kept: in memory or in an append-only log on disk
@@ -37,8 +40,7 @@
 //! - [`http`]: request heads and their limits, targets, response heads, chunked
 //!   bodies, and the write queue of shared `Bytes` flushed with `writev`.
 //! - [`websocket`]: RFC 6455 as bytes: the handshake's accept key, client frames read
-//!   into messages with every limit and close code, server frames. (Not yet wired to
-//!   the engine: issue 16 does that next.)
+//!   into messages with every limit and close code, server frames.
 //! - [`stats`]: counters (the engine's `ConnStats` on both ports) and their `/stats`
 //!   and `/metrics` renderings.
 //! - [`sched`] (the admin thread's short scheduler slice), [`assets`] (the client
@@ -46,7 +48,8 @@
 //!
 //! Dependencies point down, in the order `tests/layers.rs` checks: leaves (`units`,
 //! `json`, `sched`, `timer`, `assets`), then `http`, `websocket`, `net`, `stats`,
-//! `admission`, then `channel`, `storage`, then `config`, `subscription`, `bus`, then
+//! `admission`, then `channel`, `storage`, `admin_inbox`, then `config`,
+//! `subscription`, `bus`, then
 //! `transport`, `engine`, the two applications, and `server` and `cli` on top.
 //!
 //! # The life of a publish
@@ -75,6 +78,7 @@
 //!    `writev`; what the socket does not take waits, shared, for the next flush.
 
 pub mod admin;
+pub mod admin_inbox;
 pub mod admission;
 pub mod assets;
 pub mod bus;

@@ -14,7 +14,8 @@ use log::{info, warn};
 use mio::net::TcpListener;
 use mio::{Poll, Waker};
 
-use crate::admin::{AdminApp, AdminMessage, ChannelIds};
+use crate::admin::{AdminApp, ChannelIds};
+use crate::admin_inbox::{admin_channel, AdminMessage, AdminSender};
 use crate::admission::Admission;
 use crate::bus::{loop_channel, Bus, LoopMessage};
 use crate::channel::ChannelIndex;
@@ -87,8 +88,7 @@ pub struct Server {
     subscriber_addr: SocketAddr,
     admin_addr: SocketAddr,
     bus: Bus,
-    admin_sender: Sender<AdminMessage>,
-    admin_waker: Arc<Waker>,
+    admin_sender: AdminSender,
     threads: Vec<JoinHandle<()>>,
     stats: Arc<Stats>,
 }
@@ -111,11 +111,12 @@ impl Server {
         let (listeners, admin_listener) = bind_listeners(&config)?;
         let subscriber_addr = listeners[0].local_addr()?;
         let admin_addr = admin_listener.local_addr()?;
-        let recovered = log.as_ref().map_or(&[][..], |(_, recovered)| recovered);
-        let (mut loops, bus) = subscriber_loops(listeners, recovered, &config, &stats)?;
-
         let admin_poll = Poll::new()?;
         let admin_waker = Arc::new(Waker::new(admin_poll.registry(), engine::WAKER)?);
+        let (admin_sender, admin_inbox) = admin_channel(admin_waker.clone());
+        let recovered = log.as_ref().map_or(&[][..], |(_, recovered)| recovered);
+        let (mut loops, bus) =
+            subscriber_loops(listeners, recovered, &config, &stats, &admin_sender)?;
         let mut threads = Vec::new();
         let storage = match log {
             Some((log, recovered)) => {
@@ -140,7 +141,6 @@ impl Server {
                 event_loop.run()
             })?);
         }
-        let (admin_sender, admin_inbox) = crossbeam_channel::unbounded();
         let admin = AdminApp::new(
             admin_inbox,
             config.clone(),
@@ -166,7 +166,6 @@ impl Server {
             admin_addr,
             bus,
             admin_sender,
-            admin_waker,
             threads,
             stats,
         })
@@ -190,8 +189,7 @@ impl Server {
     /// Ends streams and held polls cleanly, stops every thread and waits for them.
     pub fn shutdown(self) {
         self.bus.shutdown();
-        let _ = self.admin_sender.send(AdminMessage::Shutdown);
-        let _ = self.admin_waker.wake();
+        self.admin_sender.send(AdminMessage::Shutdown);
         for thread in self.threads {
             let _ = thread.join();
         }
@@ -275,6 +273,7 @@ fn subscriber_loops(
     recovered: &[Recovered],
     config: &Arc<Config>,
     stats: &Arc<Stats>,
+    admin: &AdminSender,
 ) -> Result<(Vec<LoopParts>, Bus), StartError> {
     let mut loops = Vec::new();
     let mut senders = Vec::new();
@@ -292,7 +291,8 @@ fn subscriber_loops(
             ),
             None => ChannelIndex::new(config.history),
         };
-        let app = SubscriberApp::new(number, inbox, index, config.clone(), stats.clone());
+        let mut app = SubscriberApp::new(number, inbox, index, config.clone(), stats.clone());
+        app.set_admin(admin.clone());
         loops.push((poll, listener, app));
     }
     Ok((loops, Bus::new(senders)))

@@ -81,7 +81,21 @@ counters! {
         subscribers: Gauge, "Subscriptions waiting now (held long-polls and open streams).";
         events_delivered: Counter, "Event frames written to subscribers.";
         too_many_channels: Counter, "Subscriptions over --max-channels, answered 400.";
-        slow_clients_dropped: Counter, "Subscribers dropped because their pending output passed --max-pending.";
+        slow_clients_dropped: Counter, "Subscribers dropped because their pending output passed --max-pending (a WebSocket with close 1008).";
+        ws_handshakes: Counter, "WebSocket handshakes answered 101.";
+        ws_handshakes_refused: Counter, "WebSocket handshakes refused: 400 (key, version, method) or 403 (origin).";
+        ws_closed_normal: Counter, "WebSockets closed with 1000: every channel delivered its close marker.";
+        ws_going_away: Counter, "WebSockets closed with 1001 at shutdown.";
+        ws_protocol_errors: Counter, "WebSockets closed with 1002: unmasked, binary, reserved bits, bad control frames.";
+        ws_not_utf8: Counter, "WebSockets closed with 1007: text that is not UTF-8.";
+        ws_messages_too_big: Counter, "WebSockets closed with 1009: a message over --max-message plus 1KiB.";
+        ws_client_closes: Counter, "WebSocket closes begun by the client (echoed).";
+        ws_pings: Counter, "WebSocket pings answered with a pong.";
+        client_publishes: Counter, "Browser publishes handed to the admin thread to store.";
+        client_publishes_forbidden: Counter, "Browser publishes refused: the channel is not in --client-publish (403, forbidden).";
+        client_publishes_rate_limited: Counter, "Browser publishes over --client-publish-rate (429, rate_limited).";
+        client_publishes_too_large: Counter, "Browser publishes over --max-message (413, too_large).";
+        client_publishes_malformed: Counter, "Browser publishes that are not a channel name and UTF-8 data, or not the JSON of PROTOCOL.md (400, bad_request).";
     }
 }
 

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::net::Shutdown;
 
 use proptest::prelude::*;
-use util::{start_with, Client};
+use util::{start_with, wait_until, Client};
 
 const VALID: &[&[u8]] = &[
     b"GET /sub/a,b?t=sse&since=1,2 HTTP/1.1\r\nHost: t\r\nLast-Event-ID: 3,4\r\n\r\n",
@@ -100,5 +100,76 @@ fn random_and_mutated_requests_never_panic_or_wedge() {
             stats["loops"][number]["requests"].as_u64().unwrap() > 0,
             "loop {number} served"
         );
+    }
+}
+
+/// Client frames: well-formed ones (text, ping, pong, close, fragments), mutated, or
+/// random bytes.
+fn websocket_input() -> impl Strategy<Value = Vec<u8>> {
+    use util::ws::client_frame;
+    let frame = (
+        any::<bool>(),
+        prop_oneof![
+            Just(0x0u8),
+            Just(0x1),
+            Just(0x2),
+            Just(0x8),
+            Just(0x9),
+            Just(0xA),
+            0u8..16
+        ],
+        prop_oneof![
+            Just(br#"{"pub":"room.1","data":"hi","ref":1}"#.to_vec()),
+            prop::collection::vec(any::<u8>(), 0..200),
+        ],
+        prop::bool::weighted(0.9),
+    )
+        .prop_map(|(fin, opcode, payload, masked)| client_frame(fin, opcode, &payload, masked));
+    let frames = prop::collection::vec(frame, 0..6).prop_map(|frames| frames.concat());
+    (
+        frames,
+        prop::collection::vec((any::<usize>(), any::<u8>()), 0..4),
+    )
+        .prop_map(|(mut bytes, flips)| {
+            for (at, byte) in flips {
+                if !bytes.is_empty() {
+                    let len = bytes.len();
+                    bytes[at % len] = byte;
+                }
+            }
+            bytes
+        })
+}
+
+#[test]
+fn random_and_mutated_websocket_frames_never_panic_or_wedge() {
+    let server = start_with(|c| {
+        c.client_publish = halley::channel::ChannelPatterns::parse("room.*").unwrap();
+        c.client_publish_rate = 0;
+        c.write_timeout = std::time::Duration::from_millis(300);
+    });
+    let config = ProptestConfig {
+        cases: 100,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    proptest!(config, |(input in websocket_input())| {
+        let mut ws = util::ws::WsClient::open(Client::connect(server.sub), "/sub/room.1");
+        if ws.http.stream.write_all(&input).is_err() {
+            return Ok(());
+        }
+        // A close of our own, then the end of our side: whatever came before (a
+        // frame cut short swallows the close), the server ends the connection.
+        let _ = ws.http.stream.write_all(&util::ws::client_frame(true, 0x8, b"", true));
+        let _ = ws.http.stream.shutdown(Shutdown::Write);
+        ws.http.until_close();
+    });
+    assert_eq!(server.counter("ws_handshakes"), 100, "every case upgraded");
+    wait_until(
+        || server.counter("subscribers") == 0,
+        "every subscription ended",
+    );
+    for _ in 0..20 {
+        assert_eq!(server.get("/sub/room.1?t=poll&since=0").status, 200);
     }
 }

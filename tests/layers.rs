@@ -17,6 +17,8 @@ const LAYERS: &[&[&str]] = &[
     &["channel"],
     // Where events are kept.
     &["storage"],
+    // Messages to the admin thread (browser publishes) and their answers.
+    &["admin_inbox"],
     // Settings; what a subscription asks and owes; messages to the loops.
     &["config", "subscription", "bus"],
     // The bytes of each transport.

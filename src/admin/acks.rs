@@ -4,13 +4,16 @@
 //! answer (and its delivery to the loops) waits for the end of the turn, when the
 //! journal has written the turn's events (and synced them, with `--fsync always`).
 //! A connection waiting for that stays in `Phase::Answering` and reads no further
-//! request, so pipelined requests are still answered in order.
+//! request, so pipelined requests are still answered in order. A browser publish
+//! handed over by a loop waits in the same queue, and its answer goes back to the
+//! loop through the bus.
 
 use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::Arc;
 
 use super::{reply, AdminApp, AdminConn, TEXT};
+use crate::admin_inbox::{PublishAnswer, ReplyTo};
 use crate::channel::Event;
 use crate::engine::{Connection, Conns, Cx};
 use crate::http::Status;
@@ -36,17 +39,24 @@ const MAX_ID_ANSWER: usize = 128 + 64;
 
 const JSON: &[u8] = b"application/json";
 
+/// Who waits for an answer, and the answer.
+#[derive(Debug)]
+enum Waiter {
+    /// An admin connection, which waits for exactly its `seq`.
+    Conn { key: usize, answer: Answer },
+    /// A browser publish handed over by a loop, answered through the bus.
+    Loop { to: ReplyTo, answer: PublishAnswer },
+}
+
 /// An answer waiting for a sync.
 #[derive(Debug)]
 struct Pending {
     /// Answered once every append up to this one is durable.
     seq: u64,
-    /// The connection, which waits for exactly this `seq`.
-    conn: usize,
     /// The event to hand to the loops once durable (none for an answer that only has
     /// to wait for earlier events, like closing a channel again).
     event: Option<Arc<Event>>,
-    answer: Answer,
+    waiter: Waiter,
 }
 
 /// The admin thread's side of storage: the journal and the answers waiting for it.
@@ -135,10 +145,48 @@ fn wait_for_storage(
     conn.app.awaiting = Some(seq);
     app.acks.pending.push_back(Pending {
         seq,
-        conn: key,
         event,
-        answer,
+        waiter: Waiter::Conn { key, answer },
     });
+}
+
+/// Stores a browser's event (a message with `data`) and answers its loop once it is
+/// stored, as `store_and_answer` does for an admin connection.
+pub fn store_for_loop(app: &mut AdminApp, to: ReplyTo, event: Arc<Event>, data: &[u8]) {
+    let answer = PublishAnswer::Stored {
+        channel: event.channel.clone(),
+        id: event.id,
+    };
+    match app.acks.journal.append(&Entry::new(event.clone(), data)) {
+        Ok(Ack::Now) => {
+            app.bus.publish(&event);
+            bump(&app.stats.admin.events_published);
+            app.bus.answer(to, answer);
+        }
+        Ok(Ack::AfterSync(seq)) => app.acks.pending.push_back(Pending {
+            seq,
+            event: Some(event),
+            waiter: Waiter::Loop { to, answer },
+        }),
+        Err(why) => {
+            log::warn!("admin: a browser's event is not stored: {why}");
+            bump(&app.stats.admin.publishes_refused_storage);
+            app.bus.answer(to, PublishAnswer::Unavailable);
+        }
+    }
+}
+
+/// Answers a loop once every event appended so far is stored (see
+/// `answer_after_stored`).
+pub fn answer_loop_after_stored(app: &mut AdminApp, to: ReplyTo, answer: PublishAnswer) {
+    match app.acks.journal.unsynced() {
+        None => app.bus.answer(to, answer),
+        Some(seq) => app.acks.pending.push_back(Pending {
+            seq,
+            event: None,
+            waiter: Waiter::Loop { to, answer },
+        }),
+    }
 }
 
 /// Refuses a publish or close because storage has failed; returns whether it did.
@@ -210,7 +258,20 @@ fn finish_pending(
                 bump(&app.stats.admin.events_published);
             }
         }
-        let key = pending.conn;
+        let (key, answer) = match pending.waiter {
+            Waiter::Conn { key, answer } => (key, answer),
+            Waiter::Loop { to, answer } => {
+                let answer = match failed {
+                    None => answer,
+                    Some(_) => {
+                        bump(&app.stats.admin.publishes_refused_storage);
+                        PublishAnswer::Unavailable
+                    }
+                };
+                app.bus.answer(to, answer);
+                continue;
+            }
+        };
         let Some((cx, conn)) = conns.split(key) else {
             continue; // the publisher left; the event is stored all the same
         };
@@ -219,7 +280,7 @@ fn finish_pending(
         }
         conn.app.awaiting = None;
         match &failed {
-            None => reply_with(cx, conn, &pending.answer),
+            None => reply_with(cx, conn, &answer),
             Some(why) => refuse_for_storage(app, cx, conn, "the event may not be stored", why),
         }
         // Answer what the publisher pipelined behind it (reading nothing the poll has

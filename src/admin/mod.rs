@@ -5,12 +5,16 @@
 //!
 //! A publish, hop by hop: `routes.rs` reads it; `ids.rs` gives the event its id;
 //! `acks.rs` hands it to the storage's journal and answers once it is stored (at the
-//! end of the turn with `--data-dir`), then queues it to every loop on the bus.
+//! end of the turn with `--data-dir`), then queues it to every loop on the bus. A
+//! browser's publish comes from a loop instead (`browser.rs`) and takes the same hops;
+//! its answer goes back to that loop.
 
 mod acks;
+mod browser;
 mod ids;
 mod routes;
 
+pub use crate::admin_inbox::AdminMessage;
 pub use ids::{ChannelIds, ChannelInfo, PublishError};
 
 use std::sync::Arc;
@@ -29,12 +33,6 @@ const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nC
 
 /// Input buffer capacity kept between requests; a larger one (a big publish) is freed.
 const KEPT_INPUT: usize = 16 * 1024;
-
-/// What the admin thread can be told (besides socket events).
-#[derive(Debug)]
-pub enum AdminMessage {
-    Shutdown,
-}
 
 /// What an admin connection holds besides its HTTP state.
 #[derive(Debug, Default)]
@@ -155,8 +153,11 @@ impl Application for AdminApp {
     }
 
     fn on_wake(&mut self, conns: &mut Conns<AdminConn>) -> Flow {
-        if self.inbox.try_recv().is_ok() {
-            return Flow::Exit;
+        while let Ok(message) = self.inbox.try_recv() {
+            match message {
+                AdminMessage::Publish(publish) => browser::publish(self, publish),
+                AdminMessage::Shutdown => return Flow::Exit,
+            }
         }
         acks::take_journal_reports(self, conns);
         Flow::Continue

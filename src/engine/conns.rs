@@ -180,8 +180,7 @@ impl<S> Conns<S> {
                     Err(_) => http.broken = true,
                 }
             }
-            let held = matches!(http.phase, Phase::Answering | Phase::Streaming);
-            if http.broken || (http.read_closed && held && limits.abandon_on_peer_close) {
+            if http.broken || (http.read_closed && http.is_held() && limits.abandon_on_peer_close) {
                 // The peer left (or its socket failed): nothing more to say to it.
                 self.close(app, key);
                 return;
@@ -190,8 +189,12 @@ impl<S> Conns<S> {
                 progress |= self.answer_requests(app, key);
             }
             let conn = &mut self.slab[key];
+            if conn.http.phase == Phase::WebSocket {
+                progress |= self.read_messages(app, key);
+            }
+            let conn = &mut self.slab[key];
             progress |= conn.http.flush(&mut conn.io, self.cx.now_ms);
-            if conn.http.phase == Phase::Streaming
+            if matches!(conn.http.phase, Phase::Streaming | Phase::WebSocket)
                 && conn.http.out.pending() < limits.max_pending / 2
             {
                 progress |= app.feed(&mut self.cx, key, conn);
@@ -265,6 +268,24 @@ impl<S> Conns<S> {
         answered
     }
 
+    /// Hands a WebSocket's input to the application while its output is not backed
+    /// up (a client that sends faster than it reads waits, as a pipelining one does).
+    /// Returns whether the application did anything.
+    fn read_messages<A: Application<Conn = S>>(&mut self, app: &mut A, key: usize) -> bool {
+        let limits = self.limits;
+        let conn = &mut self.slab[key];
+        if conn.http.input.is_empty() || conn.http.out.pending() >= limits.max_pending / 2 {
+            return false;
+        }
+        let progress = app.on_input(&mut self.cx, key, conn);
+        let input = &mut conn.http.input;
+        if input.is_empty() && input.capacity() > limits.kept_input {
+            // A held WebSocket keeps no read buffer.
+            *input = Vec::new();
+        }
+        progress
+    }
+
     /// Closes a connection now: the application lets go of it, then its timer, its
     /// descriptor and its place in the counts go.
     pub fn close<A: Application<Conn = S>>(&mut self, app: &mut A, key: usize) {
@@ -298,8 +319,11 @@ impl<S> Conns<S> {
         let Some(conn) = self.slab.get_mut(key) else {
             return;
         };
-        let held = matches!(conn.http.phase, Phase::Answering | Phase::Streaming);
-        let application = if held { app.deadline(conn) } else { None };
+        let application = if conn.http.is_held() {
+            app.deadline(conn)
+        } else {
+            None
+        };
         let Some(deadline) = conn.http.deadline(&self.limits, application) else {
             return;
         };
@@ -377,7 +401,9 @@ impl<S> Conns<S> {
             conn.http.keep_alive = false;
             let http = &conn.http;
             match http.phase {
-                Phase::Answering | Phase::Streaming => app.on_shutdown(&mut self.cx, key, conn),
+                Phase::Answering | Phase::Streaming | Phase::WebSocket => {
+                    app.on_shutdown(&mut self.cx, key, conn)
+                }
                 Phase::Idle { .. } | Phase::Head { .. }
                     if http.input.is_empty() && http.out.is_empty() =>
                 {

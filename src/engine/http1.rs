@@ -51,6 +51,11 @@ pub enum Phase {
     /// stream). Moved by the application ending it (`complete`) → `Idle` or
     /// `Closing`. Its deadline is the application's.
     Streaming,
+    /// The connection was upgraded to WebSocket (`upgrade`): its input is frames,
+    /// which the application reads (`Application::on_input`), and the application
+    /// writes frames over time. No HTTP request is read again. Moved by the
+    /// application closing it → `Closing`. Its deadline is the application's.
+    WebSocket,
     /// Writing its last output; the engine closes it once that is flushed. Terminal.
     Closing,
 }
@@ -422,6 +427,22 @@ impl Http1 {
         self.phase = Phase::Streaming;
     }
 
+    /// The `101` is out: the connection speaks WebSocket from now on, and never
+    /// HTTP again.
+    pub fn upgrade(&mut self) {
+        self.phase = Phase::WebSocket;
+        self.keep_alive = false;
+    }
+
+    /// Whether the application holds the connection: a request it has not finished
+    /// answering, a stream, a WebSocket.
+    pub fn is_held(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Answering | Phase::Streaming | Phase::WebSocket
+        )
+    }
+
     /// Writes a whole answer (its body left out for `HEAD`) and completes it.
     pub fn respond(
         &mut self,
@@ -479,7 +500,7 @@ impl Http1 {
             Phase::Idle { since_ms } => Some(since_ms + limits.keepalive_ms),
             Phase::Head { since_ms } => Some(since_ms + limits.header_ms),
             Phase::Body { since_ms } => Some(since_ms + limits.body_ms),
-            Phase::Answering | Phase::Streaming => application,
+            Phase::Answering | Phase::Streaming | Phase::WebSocket => application,
             Phase::Closing => None,
         };
         let write = (!self.out.is_empty()).then(|| self.last_progress_ms + limits.write_ms);
@@ -502,7 +523,7 @@ impl Http1 {
             }
             Phase::Head { since_ms } if now_ms >= since_ms + limits.header_ms => Expiry::Incomplete,
             Phase::Body { since_ms } if now_ms >= since_ms + limits.body_ms => Expiry::Incomplete,
-            Phase::Answering | Phase::Streaming => Expiry::Application,
+            Phase::Answering | Phase::Streaming | Phase::WebSocket => Expiry::Application,
             _ => Expiry::Nothing,
         }
     }

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //!   application   SubscriberApp | AdminApp       what the port does with a request
-//!   protocol      Http1                          requests in, answers out; WebSocket next
+//!   protocol      Http1                          requests in, answers out; frames after
+//!                                                an upgrade (`Phase::WebSocket`)
 //!   byte layer    ByteLayer::Plain               plaintext to and from the socket; TLS next
 //!   socket        mio::net::TcpStream
 //! ```
@@ -14,7 +15,8 @@
 //! - `http1.rs`: the HTTP/1.1 state machine. It reads the connection's input buffer,
 //!   writes through a `std::io::Write` (the byte layer, or a byte string in tests),
 //!   and says what it wants next (more input, a deadline, to close); it never sees a
-//!   socket or a `Poll`. A WebSocket protocol takes its place after an upgrade.
+//!   socket or a `Poll`. After an upgrade it keeps the buffers and timeouts and the
+//!   application reads the frames (`Application::on_input`, with `websocket/`).
 //! - `connection.rs`: one connection, the layers stacked, and its timer.
 //! - `conns.rs`: a loop's connections: driving one (read, answer in order, flush,
 //!   close), its one timer, shutdown. Generic over the [`Application`].
@@ -149,9 +151,17 @@ pub trait Application: Sized {
         request: &Request<'_>,
     );
 
-    /// A streaming connection whose output has room: write what it is owed. Returns
+    /// A streaming (or WebSocket) connection whose output has room: write what it is
+    /// owed. Returns
     /// whether it wrote anything.
     fn feed(&mut self, _cx: &mut Cx, _key: usize, _conn: &mut Connection<Self::Conn>) -> bool {
+        false
+    }
+
+    /// A WebSocket connection (`Phase::WebSocket`) has input: read the frames that
+    /// are whole, answer them, and drop them from `conn.http.input`. Returns whether
+    /// it did anything.
+    fn on_input(&mut self, _cx: &mut Cx, _key: usize, _conn: &mut Connection<Self::Conn>) -> bool {
         false
     }
 

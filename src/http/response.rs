@@ -7,16 +7,19 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     Continue,
+    SwitchingProtocols,
     Ok,
     Created,
     NoContent,
     NotModified,
     BadRequest,
+    Forbidden,
     NotFound,
     MethodNotAllowed,
     RequestTimeout,
     Conflict,
     ContentTooLarge,
+    TooManyRequests,
     HeadersTooLarge,
     NotImplemented,
     ServiceUnavailable,
@@ -27,16 +30,19 @@ impl Status {
     pub fn code(self) -> u16 {
         match self {
             Status::Continue => 100,
+            Status::SwitchingProtocols => 101,
             Status::Ok => 200,
             Status::Created => 201,
             Status::NoContent => 204,
             Status::NotModified => 304,
             Status::BadRequest => 400,
+            Status::Forbidden => 403,
             Status::NotFound => 404,
             Status::MethodNotAllowed => 405,
             Status::RequestTimeout => 408,
             Status::Conflict => 409,
             Status::ContentTooLarge => 413,
+            Status::TooManyRequests => 429,
             Status::HeadersTooLarge => 431,
             Status::NotImplemented => 501,
             Status::ServiceUnavailable => 503,
@@ -47,16 +53,19 @@ impl Status {
     pub fn line(self) -> &'static [u8] {
         match self {
             Status::Continue => b"HTTP/1.1 100 Continue\r\n",
+            Status::SwitchingProtocols => b"HTTP/1.1 101 Switching Protocols\r\n",
             Status::Ok => b"HTTP/1.1 200 OK\r\n",
             Status::Created => b"HTTP/1.1 201 Created\r\n",
             Status::NoContent => b"HTTP/1.1 204 No Content\r\n",
             Status::NotModified => b"HTTP/1.1 304 Not Modified\r\n",
             Status::BadRequest => b"HTTP/1.1 400 Bad Request\r\n",
+            Status::Forbidden => b"HTTP/1.1 403 Forbidden\r\n",
             Status::NotFound => b"HTTP/1.1 404 Not Found\r\n",
             Status::MethodNotAllowed => b"HTTP/1.1 405 Method Not Allowed\r\n",
             Status::RequestTimeout => b"HTTP/1.1 408 Request Timeout\r\n",
             Status::Conflict => b"HTTP/1.1 409 Conflict\r\n",
             Status::ContentTooLarge => b"HTTP/1.1 413 Content Too Large\r\n",
+            Status::TooManyRequests => b"HTTP/1.1 429 Too Many Requests\r\n",
             Status::HeadersTooLarge => b"HTTP/1.1 431 Request Header Fields Too Large\r\n",
             Status::NotImplemented => b"HTTP/1.1 501 Not Implemented\r\n",
             Status::ServiceUnavailable => b"HTTP/1.1 503 Service Unavailable\r\n",
@@ -67,7 +76,7 @@ impl Status {
     pub fn is_bodiless(self) -> bool {
         matches!(
             self,
-            Status::Continue | Status::NoContent | Status::NotModified
+            Status::Continue | Status::SwitchingProtocols | Status::NoContent | Status::NotModified
         )
     }
 }

@@ -1,17 +1,19 @@
 //! A published event reaches this loop (through its inbox, `bus.rs`): it is appended
 //! to the loop's replica of its channel, then given to every connection waiting on
-//! that channel: a held long-poll is answered, a stream gets one frame (the event's
-//! shared bytes, copied into no connection's buffer unless its socket is full).
+//! that channel: a held long-poll is answered, a stream or WebSocket gets one frame
+//! (the event's shared bytes, copied into no connection's buffer unless its socket is
+//! full).
 
 use std::sync::Arc;
 
 use log::warn;
 
-use super::{poll, stream, SubscriberApp, SubscriberConn};
+use super::{poll, stream, websocket, SubscriberApp, SubscriberConn};
 use crate::channel::Event;
 use crate::engine::{Conns, Phase};
 use crate::stats::bump;
 use crate::subscription::state::Frame;
+use crate::websocket::close;
 
 /// A published event: append it to this loop's replica, then give it to every
 /// connection waiting on its channel.
@@ -59,16 +61,23 @@ fn deliver_to(
     }
     match conn.http.phase {
         Phase::Answering => poll::answer_longpoll(app, cx, key, conn),
-        Phase::Streaming => {
+        Phase::Streaming | Phase::WebSocket => {
             sub.channels[position].cursor = event.id;
             sub.channels[position].done = event.closed;
             stream::write_frame(app, cx, conn, &Frame::Event(event.clone()));
             if conn.http.out.pending() > app.config.max_pending {
                 bump(&app.loop_stats().slow_clients_dropped);
-                return conns.close(app, key);
+                if conn.http.phase != Phase::WebSocket {
+                    return conns.close(app, key);
+                }
+                // Its frames so far, then close 1008, if it reads them before
+                // --write-timeout: it resumes with its cursor either way.
+                let (code, linger) = (close::POLICY, websocket::Linger::No);
+                websocket::end(app, cx, conn, code, "too slow a reader", linger);
+                return conns.drive(app, key);
             }
             stream::end_if_due(app, cx, conn);
-            if conn.http.phase == Phase::Streaming && !conn.http.broken {
+            if stream::is_streaming(conn) && !conn.http.broken {
                 // Still streaming: the frame went through `writev` already and
                 // nothing else changed but its deadlines (no read needed).
                 return conns.schedule(app, key);

@@ -11,15 +11,21 @@
 //! - `poll.rs`: `poll` and `longpoll` answers, at once or when held.
 //! - `fetch.rs`: events older than the loop's memory, asked of the catch-up thread.
 //! - `stream.rs`: streams (XHR, iframe, SSE): catch-up, frames, heartbeats, the end.
+//! - `websocket.rs`: WebSocket subscriptions: the handshake, the client's frames, the
+//!   server's closes (frames out are the stream's).
+//! - `publish.rs`: browsers publish (`POST /pub/...`, WebSocket messages), handed to
+//!   the admin thread and answered in order when it answers.
 //! - `delivery.rs`: a published event reaches this loop and every connection waiting
 //!   on its channel.
 
 mod delivery;
 mod fetch;
 mod poll;
+mod publish;
 mod routes;
 mod start;
 mod stream;
+mod websocket;
 
 pub use poll::etag_matches;
 
@@ -27,6 +33,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::Sender;
 
+use crate::admin_inbox::AdminSender;
 use crate::bus::{LoopInbox, LoopMessage};
 use crate::channel::ChannelIndex;
 use crate::config::Config;
@@ -37,6 +44,7 @@ use crate::http::RequestHead;
 use crate::stats::{ConnStats, LoopStats, Stats};
 use crate::storage::catchup::FetchRequest;
 use crate::subscription::Subscription;
+use crate::websocket::close;
 
 /// The answer to a connection over `--max-conns` or past the descriptor limit.
 pub const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain\r\nContent-Length: 31\r\nConnection: close\r\nAccess-Control-Allow-Origin: *\r\n\r\nthe server is full, retry soon\n";
@@ -61,17 +69,20 @@ pub enum Cors {
 /// `held_until_ms` of a connection that holds no poll.
 const NOT_HELD: u64 = u64::MAX;
 
-/// What a subscriber connection holds besides its HTTP state (24 bytes: every held
+/// What a subscriber connection holds besides its HTTP state (32 bytes: every held
 /// subscriber has one).
 #[derive(Debug)]
 pub struct SubscriberConn {
     /// CORS for the current answer.
     cors: Cors,
-    /// The subscription being served: a held poll or a stream.
+    /// The subscription being served: a held poll, a stream, a WebSocket's.
     sub: Option<Box<Subscription>>,
     /// While a poll is held (`Phase::Answering`): when it is answered empty (ms);
+    /// while a WebSocket waits for the echo of its close: when it stops waiting;
     /// `NOT_HELD` otherwise.
     held_until_ms: u64,
+    /// What the client sends back, once it does.
+    inbound: Option<Box<Inbound>>,
 }
 
 impl Default for SubscriberConn {
@@ -80,8 +91,18 @@ impl Default for SubscriberConn {
             cors: Cors::Nothing,
             sub: None,
             held_until_ms: NOT_HELD,
+            inbound: None,
         }
     }
+}
+
+/// What a connection that talks back keeps: the WebSocket messages it is reading, and
+/// its publishes waiting for their answers. Made at its first message or publish, so
+/// an idle subscriber holds none.
+#[derive(Debug, Default)]
+pub struct Inbound {
+    reader: crate::websocket::read::Reader,
+    publishing: publish::Queue,
 }
 
 impl SubscriberConn {
@@ -118,6 +139,13 @@ pub struct SubscriberApp {
     body_open: Vec<u8>,
     /// Messages taken from the inbox, reused from turn to turn.
     messages: Vec<LoopMessage>,
+    /// Where browser publishes go (none in tests that build an application alone:
+    /// they are answered `unavailable`).
+    admin: Option<AdminSender>,
+    /// Browser publishes were queued to the admin thread this turn: wake it.
+    admin_unwoken: bool,
+    /// The last serial given to a connection that publishes.
+    serial: u64,
 }
 
 impl SubscriberApp {
@@ -144,7 +172,15 @@ impl SubscriberApp {
             etag: Vec::new(),
             body_open: Vec::new(),
             messages: Vec::new(),
+            admin: None,
+            admin_unwoken: false,
+            serial: 0,
         }
+    }
+
+    /// Hands browser publishes to the admin thread through `admin`.
+    pub fn set_admin(&mut self, admin: AdminSender) {
+        self.admin = Some(admin);
     }
 
     /// Sends requests for events older than the loop's histories to `catchup`.
@@ -163,8 +199,10 @@ pub fn limits(config: &Config) -> Limits {
     let ms = |d: std::time::Duration| d.as_millis() as u64;
     Limits {
         max_head: config.max_head,
-        // Every body is refused with 405 before it is read (`routes::on_head`).
-        max_body: 0,
+        // Browser publishes (`POST /pub/...`); every other body is refused with 405
+        // before it is read (`routes::on_head`). A WebSocket's messages are read
+        // from the same input: `max_input` makes room for them.
+        max_body: config.max_message + websocket::ENVELOPE_ROOM,
         max_pending: config.max_pending,
         kept_input: 0,
         header_ms: ms(config.header_timeout),
@@ -212,10 +250,15 @@ impl Application for SubscriberApp {
         stream::feed(self, cx, key, conn)
     }
 
+    fn on_input(&mut self, cx: &mut Cx, key: usize, conn: &mut Conn) -> bool {
+        websocket::on_input(self, cx, key, conn)
+    }
+
     fn deadline(&self, conn: &Conn) -> Option<u64> {
         match conn.http.phase {
             Phase::Answering => conn.app.held_until(),
             Phase::Streaming => conn.app.sub.as_ref().map(|sub| stream::deadline(self, sub)),
+            Phase::WebSocket => websocket::deadline(self, conn),
             _ => None,
         }
     }
@@ -226,6 +269,7 @@ impl Application for SubscriberApp {
                 poll::answer_longpoll(self, cx, key, conn)
             }
             Phase::Streaming => stream::on_timer(self, cx, key, conn),
+            Phase::WebSocket => websocket::on_timer(self, cx, conn),
             _ => {}
         }
     }
@@ -234,6 +278,10 @@ impl Application for SubscriberApp {
         match conn.http.phase {
             Phase::Answering => poll::answer_longpoll(self, cx, key, conn),
             Phase::Streaming => stream::end(self, cx, conn),
+            Phase::WebSocket => {
+                let linger = websocket::Linger::ForEcho;
+                websocket::end(self, cx, conn, close::GOING_AWAY, "shutting down", linger)
+            }
             _ => {}
         }
     }
@@ -241,6 +289,14 @@ impl Application for SubscriberApp {
     fn on_close(&mut self, _key: usize, conn: &mut Conn) {
         if let Some(mut sub) = conn.app.sub.take() {
             start::end_subscription(self, &mut sub);
+        }
+    }
+
+    fn before_poll(&mut self, _conns: &mut Conns<SubscriberConn>) {
+        if std::mem::take(&mut self.admin_unwoken) {
+            if let Some(admin) = &self.admin {
+                admin.wake();
+            }
         }
     }
 
@@ -262,6 +318,9 @@ impl Application for SubscriberApp {
                     self.index.set_stored_first(&channel, first_id)
                 }
                 LoopMessage::Fetched(fetched) => fetch::on_fetched(self, conns, fetched),
+                LoopMessage::Published { to, answer } => {
+                    publish::on_answer(self, conns, to, answer)
+                }
                 LoopMessage::Shutdown => conns.begin_shutdown(self),
             }
         }

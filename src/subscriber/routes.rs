@@ -1,8 +1,8 @@
 //! A request arrives on the subscriber port: the methods it takes, CORS, routing
-//! (`/sub/...`, the client library and the pages, preflights), and the heads of its
-//! answers.
+//! (`/sub/...`, `POST /pub/...`, the client library and the pages, preflights), and
+//! the heads of its answers.
 
-use super::{start, Cors, SubscriberApp, SubscriberConn};
+use super::{publish, start, Cors, SubscriberApp, SubscriberConn};
 use crate::assets;
 use crate::config::AllowOrigin;
 use crate::engine::{Connection, Cx, Framing, HeadVerdict, Request};
@@ -38,18 +38,43 @@ pub fn on_head(
     {
         return HeadVerdict::Accept;
     }
+    let publish_path = is_publish_path(head.target.of(input));
+    if head.method == Method::Post && publish_path && publishing_is_on(app) {
+        return HeadVerdict::Accept;
+    }
     bump(&app.loop_stats().conns.methods_not_allowed);
     conn.http.keep_alive = false;
+    let (text, allow): (&[u8], &[u8]) = if publish_path {
+        (
+            b"publishing from browsers is off on this server (--client-publish)\n",
+            b"OPTIONS",
+        )
+    } else {
+        (
+            b"the subscriber port takes GET, HEAD and OPTIONS without a body\n",
+            b"GET, HEAD, OPTIONS",
+        )
+    };
     respond(
         app,
         cx,
         conn,
         Status::MethodNotAllowed,
         b"text/plain; charset=utf-8",
-        b"the subscriber port takes GET, HEAD and OPTIONS without a body\n",
-        &[(b"Allow", b"GET, HEAD, OPTIONS")],
+        text,
+        &[(b"Allow", allow)],
     );
     HeadVerdict::Answered
+}
+
+/// Whether a request target is under `/pub/`.
+fn is_publish_path(target: &[u8]) -> bool {
+    target.starts_with(b"/pub/")
+}
+
+/// Whether browsers may publish on this server at all.
+fn publishing_is_on(app: &SubscriberApp) -> bool {
+    !app.config.client_publish.is_empty()
 }
 
 /// Routes one whole request.
@@ -65,7 +90,12 @@ pub fn route(
         return respond_text(app, cx, conn, Status::BadRequest, b"bad request target\n");
     };
     if request.head.method == Method::Options {
-        return respond_preflight(app, cx, conn);
+        return respond_preflight(app, cx, conn, path.starts_with("/pub/"));
+    }
+    if request.head.method == Method::Post {
+        // Only `/pub/...` with publishing on gets here (`on_head`).
+        let channel = path.strip_prefix("/pub/").unwrap_or_default();
+        return publish::from_post(app, cx, key, conn, channel, request.body);
     }
     if let Some(file) = assets::subscriber_file(path) {
         let caching: &[(&[u8], &[u8])] = &[(b"Cache-Control", b"no-cache")];
@@ -86,9 +116,10 @@ pub fn route(
     }
 }
 
-/// Answers a CORS preflight: the methods and headers a subscriber may use.
-fn respond_preflight(app: &SubscriberApp, cx: &mut Cx, conn: &mut Conn) {
-    const HEADERS: &[(&[u8], &[u8])] = &[
+/// Answers a CORS preflight: the methods and headers a subscriber may use, or a
+/// browser publish (`/pub/...`, when publishing is on).
+fn respond_preflight(app: &SubscriberApp, cx: &mut Cx, conn: &mut Conn, publish_path: bool) {
+    const SUBSCRIBE: &[(&[u8], &[u8])] = &[
         (b"Access-Control-Allow-Methods", b"GET, HEAD, OPTIONS"),
         (
             b"Access-Control-Allow-Headers",
@@ -97,7 +128,22 @@ fn respond_preflight(app: &SubscriberApp, cx: &mut Cx, conn: &mut Conn) {
         (b"Access-Control-Max-Age", b"86400"),
         (b"Allow", b"GET, HEAD, OPTIONS"),
     ];
-    respond_empty(app, cx, conn, Status::NoContent, Caching::Static, HEADERS);
+    const PUBLISH: &[(&[u8], &[u8])] = &[
+        (b"Access-Control-Allow-Methods", b"POST, OPTIONS"),
+        (
+            b"Access-Control-Allow-Headers",
+            b"Content-Type, Authorization, X-Requested-With",
+        ),
+        (b"Access-Control-Max-Age", b"86400"),
+        (b"Allow", b"POST, OPTIONS"),
+    ];
+    const PUBLISH_OFF: &[(&[u8], &[u8])] = &[(b"Allow", b"OPTIONS")];
+    let headers = match (publish_path, publishing_is_on(app)) {
+        (false, _) => SUBSCRIBE,
+        (true, true) => PUBLISH,
+        (true, false) => PUBLISH_OFF,
+    };
+    respond_empty(app, cx, conn, Status::NoContent, Caching::Static, headers);
 }
 
 /// Answers with a head alone (`204`, `304`): no body and no length.

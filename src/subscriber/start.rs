@@ -1,14 +1,15 @@
 //! A subscription starts: `GET /sub/{channels}` read into cursors, `204` when it is
-//! already over, and the answer it gets (a poll now, a held long-poll, a stream); and
+//! already over, and the answer it gets (a poll now, a held long-poll, a stream, a
+//! WebSocket after its handshake is checked); and
 //! its place in the loop's channel index while it waits.
 
 use super::routes::{respond_empty, respond_text, Caching};
-use super::{poll, stream, SubscriberApp, SubscriberConn};
+use super::{poll, stream, websocket, SubscriberApp, SubscriberConn};
 use crate::engine::{Connection, Cx, Request};
 use crate::http::Status;
 use crate::stats::{bump, drop_one};
 use crate::subscription::state::NOT_WAITING;
-use crate::subscription::{self, SubscribeError, Subscription, Transport};
+use crate::subscription::{self, HeadHints, SubscribeError, Subscription, Transport};
 
 type Conn = Connection<SubscriberConn>;
 
@@ -23,13 +24,12 @@ pub fn subscribe(
     query: &str,
 ) {
     let head = request.head;
-    let asked = match subscription::parse(
-        channels,
-        query,
-        request.span(head.last_event_id),
-        head.accepts_event_stream,
-        app.config.max_channels,
-    ) {
+    let hints = HeadHints {
+        last_event_id: request.span(head.last_event_id),
+        accepts_event_stream: head.accepts_event_stream,
+        asks_websocket: head.asks_websocket,
+    };
+    let asked = match subscription::parse(channels, query, hints, app.config.max_channels) {
         Ok(asked) => asked,
         Err(error) => {
             let stats = app.loop_stats();
@@ -46,6 +46,13 @@ pub fn subscribe(
                 error.message().as_bytes(),
             );
         }
+    };
+    let handshake = match asked.transport {
+        Transport::Ws => match websocket::check_handshake(app, cx, conn, request) {
+            Some(handshake) => Some(handshake),
+            None => return, // refused
+        },
+        _ => None,
     };
     let mut keys = std::mem::take(&mut app.keys);
     keys.clear();
@@ -88,6 +95,10 @@ pub fn subscribe(
             } else {
                 poll::hold(app, cx, key, conn);
             }
+        }
+        Transport::Ws => {
+            let handshake = handshake.expect("checked for every WebSocket");
+            websocket::start(app, cx, key, conn, Box::new(sub), handshake);
         }
         _ => stream::start(app, cx, key, conn, Box::new(sub)),
     }

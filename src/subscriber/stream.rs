@@ -1,16 +1,18 @@
 //! Streams (`t=stream`, `iframe`, `sse`): the head and prelude, catching up on what
 //! history owes (gathered into few writes), one frame per live event, heartbeats, and
 //! the clean end (`--stream-max-bytes`, `--stream-max-age`, every channel closed,
-//! shutdown) after which the client resumes with its cursor.
+//! shutdown) after which the client resumes with its cursor. A WebSocket is fed and
+//! ended here too, once `websocket.rs` has upgraded it.
 
 use super::routes::{push_head, Caching, Head};
-use super::{fetch, start, SubscriberApp, SubscriberConn};
+use super::{fetch, start, websocket, SubscriberApp, SubscriberConn};
 use crate::engine::{Connection, Cx, Framing, Phase};
 use crate::http::{Piece, Status};
 use crate::stats::bump;
 use crate::subscription::state::{Frame, Step};
 use crate::subscription::Subscription;
 use crate::transport;
+use crate::websocket::close;
 
 type Conn = Connection<SubscriberConn>;
 
@@ -65,7 +67,7 @@ pub fn feed(app: &mut SubscriberApp, cx: &mut Cx, key: usize, conn: &mut Conn) -
     batch.clear();
     let mut wrote = false;
     loop {
-        if conn.http.phase != Phase::Streaming
+        if !is_streaming(conn)
             || conn.http.out.pending() + batch.len() >= budget
             || conn.http.broken
         {
@@ -156,19 +158,28 @@ pub fn end_if_due(app: &mut SubscriberApp, cx: &mut Cx, conn: &mut Conn) {
     }
 }
 
-/// Whether the stream has said all it will or reached `--stream-max-bytes`.
-fn is_due_to_end(app: &SubscriberApp, conn: &Conn) -> bool {
-    let due = conn
-        .app
-        .sub
-        .as_ref()
-        .is_some_and(|sub| sub.all_done() || sub.bytes_sent >= app.config.stream_max_bytes);
-    due && conn.http.phase == Phase::Streaming
+/// Whether the connection streams frames: a stream, or a WebSocket.
+pub fn is_streaming(conn: &Conn) -> bool {
+    matches!(conn.http.phase, Phase::Streaming | Phase::WebSocket)
 }
 
-/// Ends a stream cleanly: the last chunk (or, for HTTP/1.0, the close) tells the
-/// client to resume with its cursor.
+/// Whether the stream has said all it will or reached `--stream-max-bytes` (which
+/// does not apply to a WebSocket: it keeps no growing response in the browser).
+fn is_due_to_end(app: &SubscriberApp, conn: &Conn) -> bool {
+    let websocket = conn.http.phase == Phase::WebSocket;
+    let due = conn.app.sub.as_ref().is_some_and(|sub| {
+        sub.all_done() || (!websocket && sub.bytes_sent >= app.config.stream_max_bytes)
+    });
+    due && is_streaming(conn)
+}
+
+/// Ends a stream cleanly: the last chunk (or, for HTTP/1.0, the close; for a
+/// WebSocket, close `1000`) tells the client to resume with its cursor.
 pub fn end(app: &mut SubscriberApp, cx: &mut Cx, conn: &mut Conn) {
+    if conn.http.phase == Phase::WebSocket {
+        let linger = websocket::Linger::ForEcho;
+        return websocket::end(app, cx, conn, close::NORMAL, "", linger);
+    }
     let Some(mut sub) = conn.app.sub.take() else {
         return;
     };

@@ -5,5 +5,5 @@
 pub mod request;
 pub mod state;
 
-pub use request::{parse, SubscribeError, SubscribeRequest, Transport};
+pub use request::{parse, HeadHints, SubscribeError, SubscribeRequest, Transport};
 pub use state::{SubChannel, Subscription};

@@ -19,12 +19,17 @@ pub enum Transport {
     Iframe,
     /// Server-sent events.
     Sse,
+    /// WebSocket: one text message per frame.
+    Ws,
 }
 
 impl Transport {
-    /// Whether the answer is a long-lived stream.
+    /// Whether the answer is a long-lived stream (a WebSocket is one).
     pub fn is_stream(self) -> bool {
-        matches!(self, Transport::Stream | Transport::Iframe | Transport::Sse)
+        matches!(
+            self,
+            Transport::Stream | Transport::Iframe | Transport::Sse | Transport::Ws
+        )
     }
 
     fn from_param(value: &str) -> Option<Transport> {
@@ -34,6 +39,7 @@ impl Transport {
             "stream" => Transport::Stream,
             "iframe" => Transport::Iframe,
             "sse" => Transport::Sse,
+            "ws" => Transport::Ws,
             _ => return None,
         })
     }
@@ -72,6 +78,10 @@ pub enum SubscribeError {
     MissingCallback,
     CallbackNotAllowed,
     RepeatedParameter,
+    /// `t=ws` on a request that is not a WebSocket handshake.
+    NotAHandshake,
+    /// A WebSocket handshake with a `t=` other than `ws`.
+    HandshakeForOtherTransport,
 }
 
 impl SubscribeError {
@@ -87,7 +97,9 @@ impl SubscribeError {
             SubscribeError::BadSince => {
                 "since (or Last-Event-ID) is one integer, or one per channel joined by commas\n"
             }
-            SubscribeError::BadTransport => "t= is one of longpoll, poll, stream, iframe, sse\n",
+            SubscribeError::BadTransport => {
+                "t= is one of longpoll, poll, stream, iframe, sse, ws\n"
+            }
             SubscribeError::BadCallback => {
                 "callback= is a dotted JavaScript identifier of at most 64 bytes\n"
             }
@@ -96,6 +108,12 @@ impl SubscribeError {
                 "callback= is for t=iframe, t=longpoll and t=poll only\n"
             }
             SubscribeError::RepeatedParameter => "t, since and callback may each appear once\n",
+            SubscribeError::NotAHandshake => {
+                "t=ws needs a WebSocket handshake (Upgrade: websocket, Connection: Upgrade)\n"
+            }
+            SubscribeError::HandshakeForOtherTransport => {
+                "a WebSocket handshake takes t=ws or no t= at all\n"
+            }
         }
     }
 }
@@ -103,16 +121,31 @@ impl SubscribeError {
 /// Most bytes of a `callback=` name.
 pub const MAX_CALLBACK_BYTES: usize = 64;
 
-/// Reads a subscription from the path after `/sub/`, the query, the `Last-Event-ID`
-/// header (which takes the place of `since`; an empty one counts as absent) and
-/// whether `Accept` names `text/event-stream`.
+/// What of a request's head, besides its target, a subscription is read from.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HeadHints<'h> {
+    /// `Last-Event-ID`, which takes the place of `since` (an empty one counts as
+    /// absent).
+    pub last_event_id: Option<&'h [u8]>,
+    /// `Accept` names `text/event-stream`: SSE when no `t=` is given.
+    pub accepts_event_stream: bool,
+    /// The request is a WebSocket handshake: `ws` when no `t=` is given.
+    pub asks_websocket: bool,
+}
+
+/// Reads a subscription from the path after `/sub/`, the query and the `hints` of
+/// its head.
 pub fn parse<'a>(
     channels_segment: &'a str,
     query: &'a str,
-    last_event_id: Option<&[u8]>,
-    accepts_event_stream: bool,
+    hints: HeadHints<'_>,
     max_channels: usize,
 ) -> Result<SubscribeRequest<'a>, SubscribeError> {
+    let HeadHints {
+        last_event_id,
+        accepts_event_stream,
+        asks_websocket,
+    } = hints;
     let channels = match target::decode(channels_segment, false) {
         Ok(Cow::Borrowed(names)) => parse_channels(names, max_channels, Cow::Borrowed)?,
         Ok(Cow::Owned(names)) => {
@@ -139,9 +172,15 @@ pub fn parse<'a>(
 
     let transport = match transport_param.as_deref() {
         Some(value) => Transport::from_param(value).ok_or(SubscribeError::BadTransport)?,
+        None if asks_websocket => Transport::Ws,
         None if accepts_event_stream => Transport::Sse,
         None => Transport::LongPoll,
     };
+    match (transport, asks_websocket) {
+        (Transport::Ws, false) => return Err(SubscribeError::NotAHandshake),
+        (Transport::Ws, true) | (_, false) => {}
+        (_, true) => return Err(SubscribeError::HandshakeForOtherTransport),
+    }
     let last_event_id = last_event_id.filter(|value| !value.is_empty());
     let since = match (last_event_id, since_param.as_deref()) {
         (Some(header), _) => {
@@ -154,7 +193,7 @@ pub fn parse<'a>(
     match (&callback, transport) {
         (Some(name), _) if !is_valid_callback(name) => return Err(SubscribeError::BadCallback),
         (None, Transport::Iframe) => return Err(SubscribeError::MissingCallback),
-        (Some(_), Transport::Stream | Transport::Sse) => {
+        (Some(_), Transport::Stream | Transport::Sse | Transport::Ws) => {
             return Err(SubscribeError::CallbackNotAllowed)
         }
         _ => {}
@@ -226,7 +265,15 @@ mod tests {
     use super::*;
 
     fn ask<'a>(path: &'a str, query: &'a str) -> Result<SubscribeRequest<'a>, SubscribeError> {
-        parse(path, query, None, false, 16)
+        parse(path, query, HeadHints::default(), 16)
+    }
+
+    fn hints(last_event_id: Option<&[u8]>, sse: bool, ws: bool) -> HeadHints<'_> {
+        HeadHints {
+            last_event_id,
+            accepts_event_stream: sse,
+            asks_websocket: ws,
+        }
     }
 
     #[test]
@@ -237,8 +284,21 @@ mod tests {
             (request.transport, request.since, request.callback),
             (Transport::LongPoll, Since::New, None)
         );
-        let sse = parse("live", "", None, true, 16).unwrap();
+        let sse = parse("live", "", hints(None, true, false), 16).unwrap();
         assert_eq!(sse.transport, Transport::Sse);
+    }
+
+    #[test]
+    fn websocket_handshakes() {
+        let ws = |query| parse("live", query, hints(None, true, true), 16);
+        assert_eq!(ws("").unwrap().transport, Transport::Ws);
+        assert_eq!(ws("t=ws&since=3").unwrap().since, Since::Ids(vec![3]));
+        assert_eq!(ws("t=sse"), Err(SubscribeError::HandshakeForOtherTransport));
+        assert_eq!(
+            ws("t=ws&callback=f"),
+            Err(SubscribeError::CallbackNotAllowed)
+        );
+        assert_eq!(ask("live", "t=ws"), Err(SubscribeError::NotAHandshake));
     }
 
     #[test]
@@ -248,13 +308,13 @@ mod tests {
             ask("a,b", "since=4,0").unwrap().since,
             Since::Ids(vec![4, 0])
         );
-        let with_header = parse("a,b", "since=1", Some(b"7,8"), false, 16).unwrap();
+        let with_header = parse("a,b", "since=1", hints(Some(b"7,8"), false, false), 16).unwrap();
         assert_eq!(
             with_header.since,
             Since::Ids(vec![7, 8]),
             "Last-Event-ID wins"
         );
-        let empty_header = parse("a", "since=3", Some(b""), false, 16).unwrap();
+        let empty_header = parse("a", "since=3", hints(Some(b""), false, false), 16).unwrap();
         assert_eq!(empty_header.since, Since::Ids(vec![3]));
         for bad in [
             "since=",

@@ -1,4 +1,4 @@
-//! How frames go on the wire, one file per transport. Everything here writes bytes
+//! How frames go on the wire, one file per transport (a WebSocket's frames too). Everything here writes bytes
 //! into buffers and returns shared `Bytes`; nothing touches a socket.
 //!
 //! A stream frame comes back as three pieces: a per-connection head (written into the
@@ -10,6 +10,7 @@ pub mod iframe;
 pub mod longpoll;
 pub mod sse;
 pub mod stream;
+pub mod ws;
 
 use bytes::Bytes;
 
@@ -32,6 +33,7 @@ pub fn encode_stream_frame(
     match sub.transport {
         Transport::Sse => sse::frame(sub, frame, chunked, index, head),
         Transport::Iframe => iframe::frame(sub, frame, chunked, index, head),
+        Transport::Ws => ws::frame(sub, frame, index, head),
         _ => stream::frame(sub, frame, chunked, index, head),
     }
 }
@@ -116,6 +118,11 @@ pub(crate) mod test_support {
 
     /// Every frame owed, encoded and concatenated as the wire would carry them.
     pub fn wire(index: &ChannelIndex, sub: &mut Subscription, chunked: bool) -> String {
+        String::from_utf8(wire_bytes(index, sub, chunked)).unwrap()
+    }
+
+    /// `wire` as bytes (a WebSocket frame's head is not text).
+    pub fn wire_bytes(index: &ChannelIndex, sub: &mut Subscription, chunked: bool) -> Vec<u8> {
         let mut out = Vec::new();
         while let crate::subscription::state::Step::Frame(frame) = sub.next(index) {
             let mut head = Vec::new();
@@ -124,6 +131,6 @@ pub(crate) mod test_support {
             out.extend_from_slice(shared.as_deref().unwrap_or(b""));
             out.extend_from_slice(tail);
         }
-        String::from_utf8(out).unwrap()
+        out
     }
 }

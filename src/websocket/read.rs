@@ -103,6 +103,18 @@ impl Reader {
         self.assembled.clear();
     }
 
+    /// Takes the assembled message out, to handle it while the reader is borrowed
+    /// elsewhere; `give_back` returns the buffer.
+    pub fn take_assembled(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.assembled)
+    }
+
+    /// Returns the buffer `take_assembled` took, emptied.
+    pub fn give_back(&mut self, mut buffer: Vec<u8>) {
+        buffer.clear();
+        self.assembled = buffer;
+    }
+
     /// Bytes held for a message in progress (for the memory of a held connection).
     pub fn capacity(&self) -> usize {
         self.assembled.capacity()
