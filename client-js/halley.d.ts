@@ -1,6 +1,13 @@
 // Type declarations for halley.js, the Halley browser client.
 
-export type Transport = "auto" | "sse" | "stream" | "iframe" | "longpoll" | "poll";
+export type Transport = "auto" | "ws" | "sse" | "stream" | "iframe" | "longpoll" | "poll";
+
+/** Why a publish failed: the server's word for it, or `unknown` when the connection
+ * went before the answer came (the event may or may not be stored). */
+export type PublishErrorCode =
+  | "forbidden" | "closed" | "too_large" | "bad_request" | "rate_limited" | "unavailable" | "unknown";
+
+export interface PublishError extends Error { code: PublishErrorCode }
 
 export type State = "connecting" | "live" | "backoff" | "failed" | "ended" | "closed";
 
@@ -54,6 +61,10 @@ export interface Subscription {
   close(): void;
   /** Starts again after `failed`. */
   retry(): void;
+  /** Publishes `data` to `channel` (over the WebSocket when there is one, else
+   * `POST /pub/...`; through the leader tab when shared). Resolves with the event's id
+   * once the server has stored it; rejects with a `PublishError`. */
+  publish(channel: string, data: string): Promise<number>;
 }
 
 export function subscribe(url: string, channels: string | string[], options?: Options): Subscription;

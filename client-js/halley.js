@@ -9,15 +9,18 @@
   "use strict";
 
   // Transports from best to plainest; `auto` walks this list.
-  var ORDER = ["sse", "stream", "iframe", "longpoll", "poll"];
-  var STREAMS = { sse: 1, stream: 1, iframe: 1 };
+  var ORDER = ["ws", "sse", "stream", "iframe", "longpoll", "poll"];
+  var STREAMS = { ws: 1, sse: 1, stream: 1, iframe: 1 };
+  // A POST /pub status as a WebSocket answer's `error`; ms a publish waits for its answer.
+  var PUB_ERRORS = { 400: "bad_request", 403: "forbidden", 405: "forbidden", 409: "closed",
+    413: "too_large", 429: "rate_limited" }, PUB_WAIT = 10000;
   var DEFAULTS = {
     transport: "auto", since: null, share: true, pollInterval: 10000, probeTimeout: 4000,
     minDelay: 500, maxDelay: 30000, maxFailures: 8
   };
   var nextId = 0;
 
-  // ---- Pure logic (tested in Node) ------------------------------------------------
+  // ---- Pure logic (tested in Node)
 
   /** Back-off before retry number `failures` (1, 2, ...): exponential, capped, with
    * jitter over the upper half so that clients cut off together do not return together. */
@@ -119,11 +122,11 @@
     return /^\d+$/.test(value || "") ? value * 1000 : 0;
   }
 
-  // ---- Transports -------------------------------------------------------------------
+  // ---- Transports
   // Each opens one request for subscription `s` at `url` and reports through
   // s.bytes() (something arrived), s.frame(f), s.cursor(text), s.retry(ms),
   // s.done(status, retryAfterMs), s.fail(retryAfterMs); it returns a function that
-  // aborts it.
+  // aborts it. `ws` also sets s.send(text) (false if not open) and calls s.ack(answer).
 
   function xhr(s, url, headers, onText, onLoad) {
     var req = new XMLHttpRequest(), finished = false;
@@ -143,6 +146,28 @@
   }
 
   var transports = {
+    ws: function (s, url) {
+      var sock = new WebSocket(url.replace(/^http/, "ws"), "halley.v1");
+      sock.onopen = function () { s.bytes(); };
+      sock.onmessage = function (e) {
+        var f = JSON.parse(e.data);
+        if (f.ack !== undefined) s.ack(f);
+        else s.frame(f);
+      };
+      sock.onclose = function (e) {
+        s.send = null;
+        // All closed, the server stops, too slow a reader: clean, resume. Else a failure.
+        if (e.code === 1000 || e.code === 1001 || e.code === 1008) s.done(200);
+        else s.fail(0);
+      };
+      s.send = function (text) { return sock.readyState === 1 && (sock.send(text), true); };
+      return function () {
+        s.send = null;
+        sock.onclose = sock.onmessage = null;
+        sock.close();
+      };
+    },
+
     sse: function (s, url) {
       var ctrl = new AbortController(), decoder = new TextDecoder(), text = "";
       fetch(url, { signal: ctrl.signal, cache: "no-store" }).then(function (res) {
@@ -221,7 +246,7 @@
     }
   };
 
-  // ---- A subscription -----------------------------------------------------------------
+  // ---- A subscription
 
   function Subscription(url, channels, options) {
     var o = {};
@@ -235,6 +260,11 @@
     this.state = "connecting";
     this.candidates = o.transport === "auto" ? this._usable() : [o.transport];
     this.transport = this.candidates[0];
+    this.worked = {};
+    this.publishes = 0;
+    this.pending = {};
+    this.sent = {};
+    this.tab = Math.random().toString(36).slice(2);
     var self = this;
     setTimeout(function () { self._share() || self._connect(); }, 0);
   }
@@ -269,6 +299,7 @@
     _usable: function () {
       var sameOrigin = !this.url || (root.location && this.url.indexOf(root.location.origin) === 0);
       return ORDER.filter(function (t) {
+        if (t === "ws") return typeof WebSocket === "function";
         if (t === "sse") return typeof fetch === "function" && root.ReadableStream && root.TextDecoder;
         if (t === "stream") return typeof XMLHttpRequest === "function";
         if (t === "iframe") return sameOrigin && root.document;
@@ -287,6 +318,62 @@
       clearTimeout(this.probe);
       if (this.abort) this.abort();
       this.abort = null;
+      this.link = null;
+      this._giveUpPublishes();
+    },
+
+    /** Resolves with the event's id once stored; rejects with an Error whose `code`
+     * says why (`unknown`: the answer was lost). Over the WebSocket when there is one,
+     * else `POST /pub/...`; a follower tab asks the leader tab. */
+    publish: function (channel, data) {
+      var self = this;
+      return new Promise(function (resolve, reject) {
+        var ref = ++self.publishes;
+        var timer = setTimeout(function () { self._settle(ref, { error: "unknown" }); }, PUB_WAIT);
+        self.pending[ref] = { resolve: resolve, reject: reject, timer: timer };
+        if (self.channel && !self.leading) {
+          self.channel.postMessage({ publish: { tab: self.tab, ref: ref, channel: channel, data: String(data) } });
+        } else {
+          self._publish(channel, String(data), function (answer) { self._settle(ref, answer); });
+        }
+      });
+    },
+
+    /** Sends one publish; `done` gets its answer as the WebSocket gives it. */
+    _publish: function (channel, data, done) {
+      var link = this.link;
+      if (link && link.send) {
+        var ref = "r" + (++this.publishes);
+        this.sent[ref] = done;
+        if (link.send(JSON.stringify({ pub: channel, data: data, ref: ref }))) return;
+        delete this.sent[ref];
+      }
+      fetch(this._origin() + "/pub/" + encodeURIComponent(channel), {
+        method: "POST", body: data, headers: { "Content-Type": "text/plain;charset=UTF-8" }
+      }).then(function (res) {
+        if (res.status === 201) return res.json().then(done);
+        done({ error: PUB_ERRORS[res.status] || "unavailable" });
+      }, function () { done({ error: "unknown" }); });
+    },
+
+    _origin: function () { return this.url || root.location.origin; },
+
+    /** The socket went with publishes unanswered: their fate is unknown. */
+    _giveUpPublishes: function () {
+      var sent = this.sent;
+      this.sent = {};
+      for (var ref in sent) sent[ref]({ error: "unknown" });
+    },
+
+    _settle: function (ref, answer) {
+      var p = this.pending[ref];
+      if (!p) return;
+      delete this.pending[ref];
+      clearTimeout(p.timer);
+      if (!answer.error) return p.resolve(answer.id);
+      var error = new Error("publish: " + answer.error);
+      error.code = answer.error;
+      p.reject(error);
     },
 
     _connect: function () {
@@ -304,6 +391,7 @@
         bytes: function () {
           if (over || gotBytes) return;
           gotBytes = true;
+          self.worked[t] = true;
           clearTimeout(self.probe);
           self.failures = 0;
           if (self.state !== "live" && t !== "poll") self._status("live");
@@ -319,8 +407,14 @@
           if (t === "poll" && self.transport === "poll") return self._nextPoll();
           self._connect();
         },
-        fail: function (wait) { if (!over) { over = true; self._failed(wait, gotBytes); } }
+        fail: function (wait) { if (!over) { over = true; self._failed(wait, gotBytes); } },
+        ack: function (a) {
+          var done = self.sent[a.ack];
+          delete self.sent[a.ack];
+          if (done) done(a);
+        }
       };
+      this.link = s;
       this.abort = transports[t](s, url);
       if (STREAMS[t]) {
         // Silence from a stream: a proxy holds its bytes back. Streaming will not work
@@ -336,7 +430,7 @@
     },
 
     _url: function (t) {
-      return this.url + "/sub/" + this.channels.map(encodeURIComponent).join(",") + "?t=" + t +
+      return (t === "ws" ? this._origin() : this.url) + "/sub/" + this.channels.map(encodeURIComponent).join(",") + "?t=" + t +
         (this.cursors.known() ? "&since=" + this.cursors : "");
     },
 
@@ -379,8 +473,10 @@
 
     _failed: function (wait, hadBytes) {
       this.failures++;
-      // A transport that never got a byte through, twice: try the next one.
-      if (!hadBytes && this.failures >= 2 && this.options.transport === "auto" &&
+      // A transport that has never got a byte through, failing twice: try the next
+      // one. (One that has worked is kept through an outage of the server.)
+      if (!hadBytes && !this.worked[this.transport] && this.failures >= 2 &&
+          this.options.transport === "auto" &&
           this.candidates.indexOf(this.transport) < this.candidates.length - 1) {
         return this._fallback();
       }
@@ -429,8 +525,15 @@
         var m = e.data;
         if (self.leading) {
           if (m.hello) self.channel.postMessage({ cursor: self.cursors.toString(), status: self.state, transport: self.transport });
+          if (m.publish) {
+            var p = m.publish;
+            self._publish(p.channel, p.data, function (answer) {
+              self.channel.postMessage({ published: { tab: p.tab, ref: p.ref, answer: answer } });
+            });
+          }
           return;
         }
+        if (m.published && m.published.tab === self.tab) self._settle(m.published.ref, m.published.answer);
         if (m.cursor && !self.caughtUp) {
           self.caughtUp = true;
           self._catchUp(m.cursor);
@@ -456,7 +559,7 @@
     }
   };
 
-  // ---- The indicator ----------------------------------------------------------------
+  // ---- The indicator
 
   var LABELS = {
     connecting: "connecting", live: "live", backoff: "reconnecting", failed: "failed",

@@ -83,7 +83,11 @@ function launch() {
   return chromium.launch({
     executablePath: CHROMIUM,
     args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+      // Pages that Playwright fulfils have no address: Chromium counts them public
+      // and bars their WebSockets to loopback (Local Network Access). A page served
+      // by Halley itself is not barred.
+      "--disable-features=LocalNetworkAccessChecks"]
   });
 }
 

@@ -8,7 +8,9 @@ const h = require("./harness");
 
 let server, browser;
 before(async () => {
-  server = await h.startHalley(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]);
+  // As the README's first command starts it.
+  server = await h.startHalley(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+    "--client-publish", "chat.*"]);
   browser = await h.launch();
 });
 after(async () => {
@@ -63,6 +65,38 @@ test("the chat page shows several rooms on one connection", async () => {
   assert.equal(stats.subscribers, 1, "one connection carries the three rooms");
   await screenshot(page, "chat");
   await context.close();
+});
+
+test("two browsers chat: what one sends, both see at once, each on one connection", async () => {
+  const open = async (name) => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(server.sub + "/chat");
+    await h.waitFor(() => page.evaluate(() => document.querySelector(".halley-indicator").dataset.state === "live"), "live");
+    await page.fill("#name", name);
+    return { context, page };
+  };
+  const ada = await open("ada"), bob = await open("bob");
+  const say = async (who, room, text) => {
+    const input = `input[aria-label="message to ${room}"]`;
+    await who.page.fill(input, text);
+    await who.page.press(input, "Enter");
+  };
+  const lines = (who, room) => who.page.evaluate((r) => [...document.querySelectorAll("section")]
+    .find((s) => s.querySelector("h2").textContent === "#" + r).querySelectorAll("li").length, room);
+  const before = await lines(ada, "dev");
+  await say(ada, "dev", "shipping at noon");
+  await say(bob, "dev", "ack");
+  for (const who of [ada, bob]) await h.waitFor(async () => (await lines(who, "dev")) === before + 2, "both lines");
+  const text = await bob.page.evaluate(() => [...document.querySelectorAll("section")]
+    .find((s) => s.querySelector("h2").textContent === "#dev").innerText);
+  assert.match(text, /ada\s*shipping at noon[\s\S]*bob\s*ack/);
+  const stats = await (await fetch(server.admin + "/stats")).json();
+  assert.ok(stats.client_publishes >= 2, "published from the browsers");
+  for (const who of [ada, bob]) {
+    assert.equal(await who.page.evaluate(() => document.querySelector(".error").textContent), "");
+    await who.context.close();
+  }
 });
 
 test("the indicator shows connecting, live, flashes, countdowns, backing off, failed and ended", async () => {

@@ -8,7 +8,8 @@ const h = require("./harness");
 
 let server, browser;
 before(async () => {
-  server = await h.startHalley(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]);
+  server = await h.startHalley(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+    "--client-publish", "tabs.*"]);
   browser = await h.launch();
 });
 after(async () => {
@@ -67,5 +68,31 @@ test("a tab opened later catches up on what it missed, without a connection of i
   }
   assert.equal(await late.evaluate(() => !!window.sub.leading), false, "the late tab follows");
   assert.equal((await h.channelInfo(server, "tabs.late")).subscribers, 1);
+  await context.close();
+});
+
+test("a follower tab publishes through the leader tab's connection", async () => {
+  const context = await browser.newContext();
+  const script = h.subscribeScript("", "tabs.pub", { since: 0, minDelay: 100 });
+  const tabs = [];
+  for (let i = 0; i < 2; i++) tabs.push(await h.openPage(context, server.sub, server.sub, script));
+  await h.waitFor(async () => {
+    const states = await Promise.all(tabs.map((t) => t.evaluate(() => window.sub.state)));
+    return states.every((s) => s === "live");
+  }, "both tabs live");
+  const leading = await Promise.all(tabs.map((t) => t.evaluate(() => !!window.sub.leading)));
+  const follower = tabs[leading.indexOf(false)], leader = tabs[leading.indexOf(true)];
+  assert.equal(await leader.evaluate(() => window.sub.transport), "ws");
+  const id = await follower.evaluate(() => window.sub.publish("tabs.pub", "from the follower"));
+  assert.equal(id, 1);
+  const refused = await follower.evaluate(() => window.sub.publish("nope", "x").then(() => "stored", (e) => e.code));
+  assert.equal(refused, "forbidden");
+  for (const tab of tabs) {
+    await h.waitFor(async () => (await tab.evaluate(() => window.received.length)) === 1, "the message in each tab");
+    assert.deepEqual(await tab.evaluate(() => window.received), ["tabs.pub:1:from the follower"]);
+  }
+  const stats = await (await fetch(server.admin + "/stats")).json();
+  assert.equal(stats.client_publishes, 1, "over the leader's WebSocket");
+  assert.equal((await h.channelInfo(server, "tabs.pub")).subscribers, 1, "one connection");
   await context.close();
 });

@@ -15,7 +15,7 @@ after(async () => {
   await server.stop();
 });
 
-for (const transport of ["sse", "stream", "iframe", "longpoll", "poll"]) {
+for (const transport of ["ws", "sse", "stream", "iframe", "longpoll", "poll"]) {
   test(`${transport}: messages arrive in order, once each`, async () => {
     const channel = "e2e." + transport;
     await h.publish(server, channel, "before the page");
@@ -55,6 +55,29 @@ test("a closed channel ends the subscription and its requests", async () => {
   assert.ok(events.some((e) => e.startsWith("end:")), events.join());
   await h.waitFor(async () => (await h.channelInfo(server, "e2e.open")).subscribers === 0, "no request left");
   await context.close();
+});
+
+test("ws: publish() resolves with the id, on the one connection, and refusals reject", async () => {
+  const own = await h.startHalley(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+    "--client-publish", "e2e.pub.*"]);
+  const context = await browser.newContext();
+  const page = await h.openPage(context, own.sub, own.sub,
+    h.subscribeScript("", "e2e.pub.a", { transport: "ws", since: 0, share: false }));
+  await h.waitFor(() => page.evaluate(() => window.sub.state === "live"), "live");
+  const requestsBefore = (await (await fetch(own.admin + "/stats")).json()).requests;
+  const ids = await page.evaluate(() => Promise.all([
+    window.sub.publish("e2e.pub.a", "one"), window.sub.publish("e2e.pub.a", "two")]));
+  assert.deepEqual(ids, [1, 2]);
+  const refused = await page.evaluate(() => window.sub.publish("elsewhere", "x").then(
+    () => "stored", (e) => e.code));
+  assert.equal(refused, "forbidden");
+  await h.waitFor(() => page.evaluate(() => window.received.length === 2), "both, to the publisher too");
+  assert.deepEqual(await page.evaluate(() => window.received), ["e2e.pub.a:1:one", "e2e.pub.a:2:two"]);
+  const stats = await (await fetch(own.admin + "/stats")).json();
+  assert.equal(stats.client_publishes, 2, "over the WebSocket");
+  assert.equal(stats.requests, requestsBefore, "no HTTP request: no POST");
+  await context.close();
+  await own.stop();
 });
 
 test("the client loads as an ES module too", async () => {
