@@ -318,6 +318,34 @@ fn a_slow_reader_is_closed_with_1008_after_what_it_was_sent() {
 }
 
 #[test]
+fn output_stalled_for_the_write_timeout_drops_the_connection() {
+    let server = start_with(|c| {
+        c.write_timeout = Duration::from_millis(300);
+        c.max_pending = 16 << 20; // the write timeout, not --max-pending, ends it
+    });
+    let ws = WsClient::open(server.client(), "/sub/a");
+    server.wait_counter("subscribers", 1);
+    // The client reads nothing: 15 MiB fill the kernel's buffers (a few MiB on
+    // loopback) and the rest waits in the server's queue, under --max-pending; after
+    // --write-timeout without progress the connection is dropped.
+    let data = "w".repeat(60 << 10);
+    for _ in 0..256 {
+        server.publish_ok("a", &data);
+    }
+    wait_until(
+        || server.counter("write_timeouts") == 1,
+        "the write timeout",
+    );
+    wait_until(|| server.counter("subscribers") == 0, "dropped");
+    assert_eq!(
+        server.counter("slow_clients_dropped"),
+        0,
+        "not for --max-pending"
+    );
+    drop(ws);
+}
+
+#[test]
 fn stream_max_bytes_and_age_do_not_apply() {
     let server = start_with(|c| {
         c.stream_max_bytes = 100;

@@ -1,6 +1,7 @@
 //! Held subscribers: `count` connections that each send one request and then read
 //! for as long as they live, finding the messages a publisher stamped in whatever
-//! framing the server uses (SSE, NDJSON, a forever frame, Nchan's or Pushpin's): each
+//! framing the server uses (SSE, NDJSON, a forever frame, WebSocket frames, Nchan's or
+//! Pushpin's): each
 //! message carries `lt:SEQ:NANOS;`, its number and the monotonic time it was published.
 
 use std::io::{ErrorKind, Read, Write};
@@ -256,7 +257,7 @@ fn take(
     if !sub.head_seen {
         if let Some(head_end) = crate::http::find(&data, b"\r\n\r\n") {
             sub.head_seen = true;
-            let ok = crate::http::status(&data[..head_end]) == Some(200);
+            let ok = crate::http::status(&data[..head_end]) == Some(spec.target.held_status());
             if !spec.ready_on_send {
                 if ok {
                     result.opened += 1

@@ -1,5 +1,6 @@
-//! Where requests go: a URL template (`http://127.0.0.1:8080/sub/{channel}?t=stream`)
-//! turned into an address, a Host header and a path per channel, and the loopback
+//! Where requests go: a URL template (`http://127.0.0.1:8080/sub/{channel}?t=stream`,
+//! or `ws://` for a WebSocket handshake on that path) turned into an address, a Host
+//! header and a path per channel, and the loopback
 //! source addresses connections are spread over (each source address has its own
 //! range of ephemeral ports, so more of them hold more connections).
 
@@ -13,13 +14,21 @@ pub struct Target {
     pub host: String,
     /// Path and query, with `{channel}` where the channel goes.
     pub path: String,
+    /// `ws://`: the GET is a WebSocket handshake (answered `101`), and the server's
+    /// frames follow it unmasked, so markers are found in them as in any framing.
+    pub websocket: bool,
 }
+
+/// The handshake's headers (RFC 6455's example key: the answer is not checked).
+const WEBSOCKET_HEADERS: &str = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
 
 impl Target {
     pub fn parse(url: &str) -> Result<Target, String> {
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or_else(|| format!("{url}: only http:// URLs"))?;
+        let (rest, websocket) = match (url.strip_prefix("http://"), url.strip_prefix("ws://")) {
+            (Some(rest), _) => (rest, false),
+            (None, Some(rest)) => (rest, true),
+            (None, None) => return Err(format!("{url}: only http:// and ws:// URLs")),
+        };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
@@ -33,6 +42,7 @@ impl Target {
             addr,
             host: authority.to_string(),
             path: path.to_string(),
+            websocket,
         })
     }
 
@@ -41,20 +51,29 @@ impl Target {
         self.path.replace("{channel}", channel)
     }
 
-    /// A GET request for `channel`, with `extra` header lines (each ending in CRLF).
+    /// A GET request for `channel`, with `extra` header lines (each ending in CRLF);
+    /// a WebSocket handshake for a `ws://` target.
     pub fn get(&self, channel: &str, keep_alive: bool, extra: &str) -> Vec<u8> {
+        let connection = match (self.websocket, keep_alive) {
+            (true, _) => WEBSOCKET_HEADERS,
+            (false, true) => "",
+            (false, false) => "Connection: close\r\n",
+        };
         format!(
-            "GET {} HTTP/1.1\r\nHost: {}\r\n{}{}\r\n",
+            "GET {} HTTP/1.1\r\nHost: {}\r\n{connection}{extra}\r\n",
             self.path_for(channel),
             self.host,
-            if keep_alive {
-                ""
-            } else {
-                "Connection: close\r\n"
-            },
-            extra
         )
         .into_bytes()
+    }
+
+    /// The status that says a subscriber is in place.
+    pub fn held_status(&self) -> u16 {
+        if self.websocket {
+            101
+        } else {
+            200
+        }
     }
 }
 
@@ -133,6 +152,11 @@ mod tests {
             "GET /sub/a?t=stream HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nConnection: close\r\nAccept: x\r\n\r\n"
         );
         assert!(Target::parse("https://x").is_err());
+        let ws = Target::parse("ws://127.0.0.1:8080/sub/{channel}?t=ws").unwrap();
+        let handshake = String::from_utf8(ws.get("a", false, "")).unwrap();
+        assert!(handshake.starts_with("GET /sub/a?t=ws HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"));
+        assert!(handshake.ends_with("Sec-WebSocket-Version: 13\r\n\r\n"));
+        assert_eq!((ws.held_status(), t.held_status()), (101, 200));
         assert_eq!(channel_name(7, 3), "lt1");
     }
 

@@ -114,9 +114,9 @@ pub fn start(
         response::header(out, b"Sec-WebSocket-Protocol", SUBPROTOCOL);
     }
     response::end(out);
+    bump(&app.loop_stats().ws_handshakes);
     conn.send(cx.now_ms, &[Piece::Copy(&cx.scratch)]);
     conn.http.upgrade();
-    bump(&app.loop_stats().ws_handshakes);
     conn.app.sub = Some(sub);
     start::start_waiting(app, key, conn);
     super::stream::feed(app, cx, key, conn);
@@ -165,10 +165,11 @@ pub fn on_input(app: &mut SubscriberApp, cx: &mut Cx, key: usize, conn: &mut Con
             }
             Incoming::Ping(range) => {
                 let payload = &input[frame.start + range.start..frame.start + range.end];
+                // Counted before it is sent: a client that sees it sees the count.
+                bump(&app.loop_stats().ws_pings);
                 cx.scratch.clear();
                 write::push_pong(&mut cx.scratch, payload);
                 conn.send(cx.now_ms, &[Piece::Copy(&cx.scratch)]);
-                bump(&app.loop_stats().ws_pings);
             }
             Incoming::Fragment | Incoming::Pong => {}
             Incoming::Close(code) => on_close_frame(app, cx, conn, code),
@@ -183,8 +184,8 @@ pub fn on_input(app: &mut SubscriberApp, cx: &mut Cx, key: usize, conn: &mut Con
 /// which is echoed with its code before the connection ends.
 fn on_close_frame(app: &mut SubscriberApp, cx: &mut Cx, conn: &mut Conn, code: Option<u16>) {
     if let Some(mut sub) = conn.app.sub.take() {
-        start::end_subscription(app, &mut sub);
         bump(&app.loop_stats().ws_client_closes);
+        start::end_subscription(app, &mut sub);
         cx.scratch.clear();
         match code {
             Some(code) => write::push_close(&mut cx.scratch, code, ""),

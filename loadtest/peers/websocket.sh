@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# WebSocket subscribers (issue 16): Halley beside nginx with Nchan's `nchan_subscriber
+# websocket`, measured by the same `halley-load` in one run, for ROUNDS rounds (default
+# 3), the order of the servers turning each round:
+#
+# - memory per held idle subscriber: 10,000 WebSockets, and 10,000 SSE streams for
+#   comparison, each on a server started afresh (a server that has held connections
+#   before reuses the memory it freed);
+# - fan-out of 10 messages to 10,000 WebSocket subscribers of one channel, beside
+#   Halley's own SSE fan-out of the same run: delivery p50/p99, loss, duplicates,
+#   order.
+#
+# Installs nginx and Nchan from Debian's packages when missing (as root). Writes the
+# medians, spreads and the goals to the WebSocket section of docs/benchmarks.md
+# (summarise_websocket.py).
+#
+#   loadtest/peers/websocket.sh [ROUNDS]
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+ROUNDS=${1:-3}
+RUN=$(mktemp -d /tmp/halley-websocket.XXXXXX)
+RESULTS=$RUN/results.jsonl
+L=$ROOT/target/release/halley-load
+cd "$ROOT"
+
+if ! command -v nginx >/dev/null || [ ! -e /usr/lib/nginx/modules/ngx_nchan_module.so ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light libnginx-mod-nchan >/dev/null
+fi
+cargo build --release --quiet -p halley -p halley-load
+REV=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo "+changes")
+for port in 8080 8081 8090 8091; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "127.0.0.1:$port is taken: stop what listens there first" >&2; exit 1
+  fi
+done
+
+wait_port() { # port: until something accepts connections there (10 s)
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
+  echo "nothing listens on 127.0.0.1:$1" >&2; return 1
+}
+HALLEY=; NGINX=
+start_halley() {
+  "$ROOT/target/release/halley" --listen 127.0.0.1:8080 --admin-listen 127.0.0.1:8081 --log-level warn &
+  HALLEY=$!
+  wait_port 8080; wait_port 8081
+}
+stop_halley() { if [ -n "$HALLEY" ]; then kill "$HALLEY" 2>/dev/null || true; wait "$HALLEY" 2>/dev/null || true; fi; HALLEY=; }
+start_nginx() {
+  rm -rf "$RUN/nginx"; mkdir -p "$RUN/nginx/tmp"; cp loadtest/peers/nginx.conf "$RUN/nginx/"
+  nginx -p "$RUN/nginx" -c "$RUN/nginx/nginx.conf" -g 'daemon off;' 2>/dev/null &
+  NGINX=$!
+  wait_port 8090; wait_port 8091
+  sleep 0.3
+  NGINX_PIDS="$NGINX,$(pgrep -d, -P "$NGINX")"
+}
+stop_nginx() { if [ -n "$NGINX" ]; then kill "$NGINX" 2>/dev/null || true; wait "$NGINX" 2>/dev/null || true; fi; NGINX=; }
+trap 'stop_halley; stop_nginx' EXIT
+
+measure() { # label pids round scenario args...
+  local label=$1 pids=$2 round=$3; shift 3
+  echo "$label: $1 (round $round/$ROUNDS)" >&2
+  "$L" "$@" --json --label "$label" --server-pid "$pids" >>"$RESULTS" || echo "$label: $1 failed" >&2
+  sleep 1
+}
+rotate() { # round items...: the items, turned left by the round number
+  local round=$1; shift
+  local items=("$@") n=$# i
+  for ((i = 0; i < n; i++)); do echo "${items[$(((i + round) % n))]}"; done
+}
+
+HOLD=(--count 10000 --channels 10 --procs 2 --settle 2s --ramp 1000)
+FAN=(--count 10000 --channels 1 --messages 10 --interval 300ms --procs 2 --timeout 60s --settle 2s --ramp 1000)
+for round in $(seq "$ROUNDS"); do
+  for who in $(rotate "$round" halley-ws halley-sse nchan-ws nchan-sse); do
+    case $who in
+      halley-*) stop_halley; start_halley ;;
+      nchan-*) stop_nginx; start_nginx ;;
+    esac
+    case $who in
+      halley-ws) measure halley-ws "$HALLEY" "$round" hold --url 'ws://127.0.0.1:8080/sub/{channel}?t=ws' "${HOLD[@]}" ;;
+      halley-sse) measure halley-sse "$HALLEY" "$round" hold --url 'http://127.0.0.1:8080/sub/{channel}?t=sse' "${HOLD[@]}" ;;
+      nchan-ws) measure nchan-ws "$NGINX_PIDS" "$round" hold --url 'ws://127.0.0.1:8090/ws/{channel}' "${HOLD[@]}" ;;
+      # Nchan's eventsource location answers only a request that accepts the type.
+      nchan-sse) measure nchan-sse "$NGINX_PIDS" "$round" hold --url 'http://127.0.0.1:8090/sse/{channel}' --header 'Accept: text/event-stream' "${HOLD[@]}" ;;
+    esac
+  done
+done
+stop_halley; start_halley; stop_nginx; start_nginx
+for round in $(seq "$ROUNDS"); do
+  for who in $(rotate "$round" halley-ws halley-sse nchan-ws); do
+    case $who in
+      halley-ws) measure halley-ws "$HALLEY" "$round" fanout --url 'ws://127.0.0.1:8080/sub/{channel}?t=ws' --pub-url 'http://127.0.0.1:8081/pub/{channel}' "${FAN[@]}" ;;
+      halley-sse) measure halley-sse "$HALLEY" "$round" fanout --url 'http://127.0.0.1:8080/sub/{channel}?t=sse' --pub-url 'http://127.0.0.1:8081/pub/{channel}' "${FAN[@]}" ;;
+      nchan-ws) measure nchan-ws "$NGINX_PIDS" "$round" fanout --url 'ws://127.0.0.1:8090/ws/{channel}' --pub-url 'http://127.0.0.1:8091/pub/{channel}' "${FAN[@]}" ;;
+    esac
+  done
+done
+
+python3 loadtest/peers/summarise_websocket.py "$RESULTS" "$ROUNDS" "$REV" docs/benchmarks.md
+cp "$RESULTS" "$RUN/kept-results.jsonl"
+echo "wrote the WebSocket section of docs/benchmarks.md (raw results in $RUN/kept-results.jsonl)" >&2
