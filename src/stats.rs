@@ -80,6 +80,7 @@ counters! {
     LoopStats embeds conns: ConnStats {
         subscribers: Gauge, "Subscriptions waiting now (held long-polls and open streams).";
         events_delivered: Counter, "Event frames written to subscribers.";
+        heartbeats: Counter, "Heartbeat frames written to streams and WebSockets after --heartbeat of silence.";
         too_many_channels: Counter, "Subscriptions over --max-channels, answered 400.";
         slow_clients_dropped: Counter, "Subscribers dropped because their pending output passed --max-pending (a WebSocket with close 1008).";
         ws_handshakes: Counter, "WebSocket handshakes answered 101.";

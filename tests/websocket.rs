@@ -128,6 +128,7 @@ fn a_heartbeat_follows_silence() {
     server.publish_ok("a", "x");
     assert_eq!(ws.text(), frame("a", 1, "x"));
     assert_eq!(ws.text(), "{\"hb\":1}");
+    assert!(server.counter("heartbeats") >= 2);
 }
 
 #[test]
@@ -399,4 +400,25 @@ fn a_fragmented_text_message_is_assembled() {
         (ack["ack"].as_u64(), ack["error"].as_str()),
         (Some(1), Some("forbidden"))
     );
+}
+
+#[test]
+fn catch_up_older_than_memory_is_read_from_the_log() {
+    let dir = std::env::temp_dir().join(format!("halley-ws-catchup-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let server = start_with(|c| {
+        c.data_dir = Some(dir.clone());
+        c.history = 2;
+    });
+    for i in 1..=6 {
+        server.publish_ok("a", &format!("m{i}"));
+    }
+    let mut ws = WsClient::open(server.client(), "/sub/a?since=0");
+    for i in 1..=6 {
+        assert_eq!(ws.text(), frame("a", i, &format!("m{i}")));
+    }
+    server.publish_ok("a", "live");
+    assert_eq!(ws.text(), frame("a", 7, "live"));
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -121,6 +121,12 @@ fn encode_frame(
     let Some(sub) = conn.app.sub.as_mut() else {
         return;
     };
+    // Counted before the frame goes: a client that has it sees the count.
+    match frame {
+        Frame::Event(_) => bump(&app.loop_stats().events_delivered),
+        Frame::Heartbeat => bump(&app.loop_stats().heartbeats),
+        _ => {}
+    }
     cx.scratch.clear();
     let (shared, tail) =
         transport::encode_stream_frame(sub, frame, !conn.http.http10, &app.index, &mut cx.scratch);
@@ -144,9 +150,6 @@ fn encode_frame(
             }
             conn.http.send(&mut conn.io, cx.now_ms, &pieces);
         }
-    }
-    if let Frame::Event(_) = frame {
-        bump(&app.loop_stats().events_delivered);
     }
 }
 
