@@ -41,6 +41,7 @@
 //!   bodies, and the write queue of shared `Bytes` flushed with `writev`.
 //! - [`websocket`]: RFC 6455 as bytes: the handshake's accept key, client frames read
 //!   into messages with every limit and close code, server frames.
+//! - [`auth`]: signed tokens: the key (`--token-key-file`) and what a token grants.
 //! - [`stats`]: counters (the engine's `ConnStats` on both ports) and their `/stats`
 //!   and `/metrics` renderings.
 //! - [`sched`] (the admin thread's short scheduler slice), [`assets`] (the client
@@ -81,6 +82,7 @@ pub mod admin;
 pub mod admin_inbox;
 pub mod admission;
 pub mod assets;
+pub mod auth;
 pub mod bus;
 pub mod channel;
 pub mod cli;
