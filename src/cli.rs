@@ -70,6 +70,15 @@ pub struct Args {
     /// `rate_limited` on a WebSocket); 0 is no limit.
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub client_publish_rate: u32,
+    /// Subscriptions need a signed token (a JWT in `Authorization: Bearer` or
+    /// `?token=`): this file holds the HS256 secret, or a PEM public key for ES256,
+    /// RS256 or EdDSA. Without it, every channel is open to every subscriber.
+    #[arg(long, value_name = "FILE")]
+    pub token_key_file: Option<std::path::PathBuf>,
+    /// With --token-key-file: channels subscribed to without a token (names and
+    /// prefixes ending in `*`, comma-separated).
+    #[arg(long, default_value = "", value_parser = ChannelPatterns::parse, value_name = "PATTERNS")]
+    pub public_channels: ChannelPatterns,
     /// A request head must arrive within this long (408, then close).
     #[arg(long, default_value = "1s", value_parser = duration, value_name = "DURATION")]
     pub header_timeout: Duration,
@@ -137,6 +146,9 @@ impl Args {
             allow_origin: self.allow_origin.clone(),
             client_publish: self.client_publish.clone(),
             client_publish_rate: self.client_publish_rate,
+            token_key_file: self.token_key_file.clone(),
+            token_key: None,
+            public_channels: self.public_channels.clone(),
             header_timeout: self.header_timeout,
             max_head: self.max_head as usize,
             keepalive_timeout: self.keepalive_timeout,

@@ -71,6 +71,13 @@ pub struct Config {
     pub client_publish: crate::channel::ChannelPatterns,
     /// Most browser publishes per second per connection (0: no limit).
     pub client_publish_rate: u32,
+    /// `--token-key-file`: with a key, every subscription needs a token, but to
+    /// `public_channels`. Read at start (`Server::start`) into `token_key`.
+    pub token_key_file: Option<std::path::PathBuf>,
+    /// The key read from `token_key_file` (or set by a test).
+    pub token_key: Option<std::sync::Arc<crate::auth::TokenKey>>,
+    /// Channels subscribed to without a token when a key is set.
+    pub public_channels: crate::channel::ChannelPatterns,
     /// A request head must be complete this soon after its first byte (or the accept).
     pub header_timeout: Duration,
     /// Largest request head, request line and headers together.
@@ -119,6 +126,9 @@ impl Default for Config {
             allow_origin: AllowOrigin::Any,
             client_publish: crate::channel::ChannelPatterns::none(),
             client_publish_rate: 20,
+            token_key_file: None,
+            token_key: None,
+            public_channels: crate::channel::ChannelPatterns::none(),
             header_timeout: Duration::from_secs(1),
             max_head: 8 << 10,
             keepalive_timeout: Duration::from_secs(5),

@@ -17,6 +17,7 @@ use mio::{Poll, Waker};
 use crate::admin::{AdminApp, ChannelIds};
 use crate::admin_inbox::{admin_channel, AdminMessage, AdminSender};
 use crate::admission::Admission;
+use crate::auth::TokenKey;
 use crate::bus::{loop_channel, Bus, LoopMessage};
 use crate::channel::ChannelIndex;
 use crate::config::{Config, ConfigError};
@@ -101,8 +102,16 @@ impl Server {
     /// storage (a directory that cannot be trusted stops the start before any port is
     /// bound), the listeners, the subscriber loops and the bus to them, the storage's
     /// threads, and the admin thread.
-    pub fn start(config: Config) -> Result<Server, StartError> {
+    pub fn start(mut config: Config) -> Result<Server, StartError> {
         config.validate().map_err(StartError::Config)?;
+        if let Some(path) = &config.token_key_file {
+            let key = TokenKey::load(path).map_err(|e| StartError::Config(ConfigError(e.0)))?;
+            info!(
+                "halley: subscriptions need tokens signed with {:?}",
+                key.algorithm()
+            );
+            config.token_key = Some(Arc::new(key));
+        }
         let (fd_limit, max_conns) = descriptor_budget(&config);
         let subscribers = Arc::new(Admission::new(max_conns));
         let config = Arc::new(config);

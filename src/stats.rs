@@ -92,6 +92,10 @@ counters! {
         ws_messages_too_big: Counter, "WebSockets closed with 1009: a message over --max-message plus 1KiB.";
         ws_client_closes: Counter, "WebSocket closes begun by the client (echoed).";
         ws_pings: Counter, "WebSocket pings answered with a pong.";
+        auth_missing: Counter, "Subscriptions refused 401: no token, and a channel that is not public.";
+        auth_invalid: Counter, "Subscriptions refused 401: a token that is malformed, badly signed or not valid yet.";
+        auth_expired: Counter, "Subscriptions refused 401: an expired token.";
+        auth_forbidden: Counter, "Subscriptions refused 403: a valid token that does not cover a channel asked for.";
         client_publishes: Counter, "Browser publishes handed to the admin thread to store.";
         client_publishes_forbidden: Counter, "Browser publishes refused: the channel is not in --client-publish (403, forbidden).";
         client_publishes_rate_limited: Counter, "Browser publishes over --client-publish-rate (429, rate_limited).";

@@ -66,6 +66,8 @@ pub struct RequestHead {
     pub origin: Option<Span>,
     pub last_event_id: Option<Span>,
     pub if_none_match: Option<Span>,
+    /// `Authorization` (a bearer token, read by `auth`).
+    pub authorization: Option<Span>,
     /// `Accept` names `text/event-stream`.
     pub accepts_event_stream: bool,
     /// `Upgrade` lists `websocket` and `Connection` lists `upgrade`: a WebSocket
@@ -97,8 +99,11 @@ pub enum HeadError {
     BadHost,
 }
 
-/// The result of looking at the bytes received so far.
+/// The result of looking at the bytes received so far. (`Complete` is much larger
+/// than `Partial`; boxing it would allocate once per request, on the hottest path, to
+/// save stack space for a value that lives only until the engine moves the head on.)
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)]
 pub enum Parsed {
     /// The head is not complete yet (and not over the limit).
     Partial,
@@ -123,6 +128,7 @@ pub fn parse_head(buf: &[u8], max_head: usize) -> Result<Parsed, HeadError> {
         expect_continue: false,
         origin: None,
         last_event_id: None,
+        authorization: None,
         if_none_match: None,
         accepts_event_stream: false,
         asks_websocket: false,
@@ -232,6 +238,8 @@ fn read_headers(
             head.origin = span();
         } else if name.eq_ignore_ascii_case("last-event-id") {
             head.last_event_id = span();
+        } else if name.eq_ignore_ascii_case("authorization") {
+            head.authorization = span();
         } else if name.eq_ignore_ascii_case("if-none-match") {
             head.if_none_match = span();
         } else if name.eq_ignore_ascii_case("accept") {

@@ -6,6 +6,7 @@
 //! Its files, in the order data flows:
 //!
 //! - `routes.rs`: a request arrives: methods, CORS, the pages, `/sub/...`.
+//! - `authorize.rs`: with `--token-key-file`, whether its token lets it subscribe.
 //! - `start.rs`: a subscription starts: its cursors, `204`, and which answer it gets;
 //!   its place in the loop's channel index.
 //! - `poll.rs`: `poll` and `longpoll` answers, at once or when held.
@@ -18,6 +19,7 @@
 //! - `delivery.rs`: a published event reaches this loop and every connection waiting
 //!   on its channel.
 
+mod authorize;
 mod delivery;
 mod fetch;
 mod poll;

@@ -123,7 +123,7 @@ fn respond_preflight(app: &SubscriberApp, cx: &mut Cx, conn: &mut Conn, publish_
         (b"Access-Control-Allow-Methods", b"GET, HEAD, OPTIONS"),
         (
             b"Access-Control-Allow-Headers",
-            b"Last-Event-ID, If-None-Match, Cache-Control, Accept, X-Requested-With",
+            b"Last-Event-ID, If-None-Match, Cache-Control, Accept, X-Requested-With, Authorization",
         ),
         (b"Access-Control-Max-Age", b"86400"),
         (b"Allow", b"GET, HEAD, OPTIONS"),

@@ -4,7 +4,7 @@
 //! its place in the loop's channel index while it waits.
 
 use super::routes::{respond_empty, respond_text, Caching};
-use super::{poll, stream, websocket, SubscriberApp, SubscriberConn};
+use super::{authorize, poll, stream, websocket, SubscriberApp, SubscriberConn};
 use crate::engine::{Connection, Cx, Request};
 use crate::http::Status;
 use crate::stats::{bump, drop_one};
@@ -47,6 +47,10 @@ pub fn subscribe(
             );
         }
     };
+    let token = authorize::token_of(request, asked.token.as_deref());
+    if authorize::subscription(app, cx, conn, token, &asked.channels).is_err() {
+        return; // refused
+    }
     let handshake = match asked.transport {
         Transport::Ws => match websocket::check_handshake(app, cx, conn, request) {
             Some(handshake) => Some(handshake),

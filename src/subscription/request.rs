@@ -63,6 +63,8 @@ pub struct SubscribeRequest<'a> {
     pub transport: Transport,
     /// `callback=`: the forever frame's function, or JSONP for `longpoll`/`poll`.
     pub callback: Option<Cow<'a, str>>,
+    /// `token=`: a signed token, for clients that cannot send `Authorization`.
+    pub token: Option<Cow<'a, str>>,
 }
 
 /// Why a subscription request is refused (400).
@@ -107,7 +109,9 @@ impl SubscribeError {
             SubscribeError::CallbackNotAllowed => {
                 "callback= is for t=iframe, t=longpoll and t=poll only\n"
             }
-            SubscribeError::RepeatedParameter => "t, since and callback may each appear once\n",
+            SubscribeError::RepeatedParameter => {
+                "t, since, callback and token may each appear once\n"
+            }
             SubscribeError::NotAHandshake => {
                 "t=ws needs a WebSocket handshake (Upgrade: websocket, Connection: Upgrade)\n"
             }
@@ -157,11 +161,13 @@ pub fn parse<'a>(
     let mut transport_param: Option<Cow<'a, str>> = None;
     let mut since_param: Option<Cow<'a, str>> = None;
     let mut callback: Option<Cow<'a, str>> = None;
+    let mut token: Option<Cow<'a, str>> = None;
     for (key, raw_value) in target::pairs(query) {
         let slot = match key {
             "t" => &mut transport_param,
             "since" => &mut since_param,
             "callback" => &mut callback,
+            "token" => &mut token,
             _ => continue, // cache-busters and the like
         };
         if slot.is_some() {
@@ -203,6 +209,7 @@ pub fn parse<'a>(
         since,
         transport,
         callback,
+        token,
     })
 }
 

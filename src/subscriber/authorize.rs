@@ -1,0 +1,101 @@
+//! Who may subscribe (PROTOCOL.md, "Authentication"): with `--token-key-file`, a
+//! subscription to any channel not matched by `--public-channels` needs a token, in
+//! `Authorization: Bearer` or `?token=`, whose `channels` claim covers every such
+//! channel. Refusals are `401` (with `WWW-Authenticate`) or `403` naming the channel,
+//! the same whether the channel exists or not, counted, and never logged with the
+//! token.
+
+use std::borrow::Cow;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::routes::respond;
+use super::{SubscriberApp, SubscriberConn};
+use crate::auth::{self, AuthError, Grant};
+use crate::engine::{Connection, Cx, Request};
+use crate::http::Status;
+use crate::stats::bump;
+
+type Conn = Connection<SubscriberConn>;
+
+/// The token a request carries: `Authorization: Bearer TOKEN`, else `?token=`.
+pub fn token_of<'a>(request: &Request<'a>, query_token: Option<&'a str>) -> Option<&'a [u8]> {
+    let header = request.span(request.head.authorization).and_then(|value| {
+        let value = value.trim_ascii();
+        let (scheme, rest) = value.split_at(value.len().min(7));
+        scheme
+            .eq_ignore_ascii_case(b"bearer ")
+            .then(|| rest.trim_ascii())
+    });
+    header.or(query_token.map(str::as_bytes))
+}
+
+/// Seconds since the epoch, now.
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Checks a subscription to `channels`; answers a refusal itself and returns `Err`.
+/// `Ok(None)`: no key is set, or every channel is public; `Ok(Some)`: what the token
+/// grants.
+pub fn subscription(
+    app: &SubscriberApp,
+    cx: &mut Cx,
+    conn: &mut Conn,
+    token: Option<&[u8]>,
+    channels: &[Cow<'_, str>],
+) -> Result<Option<Grant>, ()> {
+    let Some(key) = &app.config.token_key else {
+        return Ok(None);
+    };
+    let public = &app.config.public_channels;
+    if channels.iter().all(|channel| public.matches(channel)) {
+        return Ok(None);
+    }
+    let verified = match token {
+        Some(token) => auth::verify(key, token, now()),
+        None => Err(AuthError::Missing),
+    };
+    let grant = match verified {
+        Ok(grant) => grant,
+        Err(error) => {
+            refuse_401(app, cx, conn, error);
+            return Err(());
+        }
+    };
+    let uncovered = channels
+        .iter()
+        .find(|channel| !public.matches(channel) && !grant.channels.matches(channel));
+    if let Some(channel) = uncovered {
+        bump(&app.loop_stats().auth_forbidden);
+        let text = format!("the token does not cover channel {channel}\n");
+        let text_type = b"text/plain; charset=utf-8";
+        respond(
+            app,
+            cx,
+            conn,
+            Status::Forbidden,
+            text_type,
+            text.as_bytes(),
+            &[],
+        );
+        return Err(());
+    }
+    Ok(Some(grant))
+}
+
+/// `401` for a token that is missing or not valid.
+fn refuse_401(app: &SubscriberApp, cx: &mut Cx, conn: &mut Conn, error: AuthError) {
+    let stats = app.loop_stats();
+    let (counter, challenge): (_, &[u8]) = match error {
+        AuthError::Missing => (&stats.auth_missing, b"Bearer"),
+        AuthError::Expired => (&stats.auth_expired, b"Bearer error=\"invalid_token\""),
+        _ => (&stats.auth_invalid, b"Bearer error=\"invalid_token\""),
+    };
+    bump(counter);
+    let text_type = b"text/plain; charset=utf-8";
+    let extra: [(&[u8], &[u8]); 1] = [(b"WWW-Authenticate", challenge)];
+    let body = error.message().as_bytes();
+    respond(app, cx, conn, Status::Unauthorized, text_type, body, &extra);
+}

@@ -1,0 +1,192 @@
+//! Token-protected subscriptions over real sockets, one test per rule of PROTOCOL.md's
+//! "Authentication" built so far: the key file, public channels, the token in the
+//! header and in the query on several transports, and each refusal with its status,
+//! header and counter.
+
+mod util;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use halley::channel::ChannelPatterns;
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use util::ws::WsClient;
+use util::{start_with, TestServer};
+
+const SECRET: &[u8] = b"the secret of this test, thirty-two bytes or more";
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A token for `channels`, valid for `seconds` from now (negative: expired).
+fn token(channels: &[&str], seconds: i64) -> String {
+    let claims = serde_json::json!({
+        "exp": (now() as i64 + seconds) as u64, "sub": "ada", "channels": channels
+    });
+    let key = EncodingKey::from_secret(SECRET).unwrap();
+    encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap()
+}
+
+/// A server whose key file is written by the test; `public.*` needs no token.
+fn protected() -> (TestServer, std::path::PathBuf) {
+    let path = std::env::temp_dir().join(format!(
+        "halley-auth-{}-{:?}.key",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::write(&path, [SECRET, b"\n"].concat()).unwrap();
+    let key_file = path.clone();
+    let server = start_with(move |c| {
+        c.token_key_file = Some(key_file);
+        c.public_channels = ChannelPatterns::parse("public.*").unwrap();
+    });
+    (server, path)
+}
+
+fn get(server: &TestServer, path: &str, header: &str) -> util::Response {
+    server.client().exchange(
+        format!("GET {path} HTTP/1.1\r\nHost: t\r\n{header}Connection: close\r\n\r\n").as_bytes(),
+    )
+}
+
+#[test]
+fn without_a_token_a_protected_channel_is_401_bearer() {
+    let (server, key) = protected();
+    let response = server.get("/sub/private?t=poll");
+    assert_eq!(response.status, 401);
+    assert_eq!(response.header("WWW-Authenticate"), Some("Bearer"));
+    assert!(response.text().contains("a token is needed"));
+    assert_eq!(server.counter("auth_missing"), 1);
+    let _ = std::fs::remove_file(key);
+}
+
+#[test]
+fn public_channels_need_no_token() {
+    let (server, key) = protected();
+    server.publish_ok("public.news", "hi");
+    let response = server.get("/sub/public.news?t=poll&since=0");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.json()["frames"][0]["data"], "hi");
+    let mixed = server.get("/sub/public.news,private?t=poll");
+    assert_eq!(mixed.status, 401, "one protected channel is enough");
+    let _ = std::fs::remove_file(key);
+}
+
+#[test]
+fn a_token_in_the_header_or_the_query_opens_its_channels() {
+    let (server, key) = protected();
+    server.publish_ok("room.1", "one");
+    let t = token(&["room.*"], 60);
+    let by_header = get(
+        &server,
+        "/sub/room.1?t=poll&since=0",
+        &format!("Authorization: Bearer {t}\r\n"),
+    );
+    assert_eq!(by_header.status, 200);
+    let lower_case = get(
+        &server,
+        "/sub/room.1?t=poll&since=0",
+        &format!("Authorization: bearer {t}\r\n"),
+    );
+    assert_eq!(lower_case.status, 200);
+    let by_query = server.get(&format!("/sub/room.1?t=poll&since=0&token={t}"));
+    assert_eq!(by_query.status, 200);
+    assert_eq!(by_query.json()["frames"][0]["data"], "one");
+    let _ = std::fs::remove_file(key);
+}
+
+#[test]
+fn every_transport_takes_a_token() {
+    let (server, key) = protected();
+    server.publish_ok("room.1", "one");
+    let t = token(&["room.1"], 60);
+    for transport in ["longpoll", "stream", "sse"] {
+        let mut client = server.client();
+        client.get(&format!("/sub/room.1?t={transport}&since=0&token={t}"));
+        let head = client.head();
+        assert_eq!(head.status, 200, "{transport}");
+    }
+    let callback = format!("/sub/room.1?t=iframe&callback=f&since=0&token={t}");
+    let mut client = server.client();
+    client.get(&callback);
+    assert_eq!(client.head().status, 200, "iframe");
+    let mut ws = WsClient::open(server.client(), &format!("/sub/room.1?since=0&token={t}"));
+    assert_eq!(ws.json()["data"], "one");
+    let (_ws, refused) = WsClient::try_open(server.client(), "/sub/room.1?since=0", "");
+    assert_eq!(refused.status, 401, "a WebSocket without a token");
+    let _ = std::fs::remove_file(key);
+}
+
+#[test]
+fn a_bad_token_is_401_invalid_token() {
+    let (server, key) = protected();
+    let good = token(&["room.1"], 60);
+    let mut tampered = good.clone().into_bytes();
+    let last = tampered.len() - 3;
+    tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    for bad in ["garbage", tampered.as_str()] {
+        let response = server.get(&format!("/sub/room.1?t=poll&token={bad}"));
+        assert_eq!(response.status, 401, "{bad}");
+        assert_eq!(
+            response.header("WWW-Authenticate"),
+            Some("Bearer error=\"invalid_token\"")
+        );
+    }
+    assert_eq!(server.counter("auth_invalid"), 2);
+    let _ = std::fs::remove_file(key);
+}
+
+#[test]
+fn an_expired_token_is_401_and_counted_as_expired() {
+    let (server, key) = protected();
+    let response = server.get(&format!(
+        "/sub/room.1?t=poll&token={}",
+        token(&["room.1"], -5)
+    ));
+    assert_eq!(response.status, 401);
+    assert_eq!(
+        response.header("WWW-Authenticate"),
+        Some("Bearer error=\"invalid_token\"")
+    );
+    assert!(response.text().contains("expired"));
+    assert_eq!(server.counter("auth_expired"), 1);
+    let _ = std::fs::remove_file(key);
+}
+
+#[test]
+fn a_token_that_does_not_cover_a_channel_is_403_naming_it_existing_or_not() {
+    let (server, key) = protected();
+    server.publish_ok("secret", "x");
+    let t = token(&["room.*"], 60);
+    for channel in ["secret", "never.published"] {
+        let response = server.get(&format!("/sub/room.1,{channel}?t=poll&token={t}"));
+        assert_eq!(response.status, 403);
+        assert_eq!(
+            response.text(),
+            format!("the token does not cover channel {channel}\n")
+        );
+    }
+    assert_eq!(server.counter("auth_forbidden"), 2);
+    let _ = std::fs::remove_file(key);
+}
+
+#[test]
+fn a_key_file_that_cannot_be_used_stops_the_start() {
+    let path = std::env::temp_dir().join(format!("halley-auth-short-{}.key", std::process::id()));
+    std::fs::write(&path, b"short").unwrap();
+    let config = halley::config::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin_listen: "127.0.0.1:0".parse().unwrap(),
+        token_key_file: Some(path.clone()),
+        ..halley::config::Config::default()
+    };
+    let error = halley::server::Server::start(config)
+        .err()
+        .expect("refused");
+    assert!(error.to_string().contains("at least 32 bytes"), "{error}");
+    let _ = std::fs::remove_file(path);
+}
