@@ -96,6 +96,7 @@ counters! {
         auth_invalid: Counter, "Subscriptions refused 401: a token that is malformed, badly signed or not valid yet.";
         auth_expired: Counter, "Subscriptions refused 401: an expired token.";
         auth_forbidden: Counter, "Subscriptions refused 403: a valid token that does not cover a channel asked for.";
+        auth_subscriptions_expired: Counter, "Held subscriptions ended because their token expired (a WebSocket with close 4001).";
         client_publishes: Counter, "Browser publishes handed to the admin thread to store.";
         client_publishes_forbidden: Counter, "Browser publishes refused: the channel is not in --client-publish (403, forbidden).";
         client_publishes_rate_limited: Counter, "Browser publishes over --client-publish-rate (429, rate_limited).";

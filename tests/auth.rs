@@ -190,3 +190,52 @@ fn a_key_file_that_cannot_be_used_stops_the_start() {
     assert!(error.to_string().contains("at least 32 bytes"), "{error}");
     let _ = std::fs::remove_file(path);
 }
+
+/// Waits until a clock second has just begun, so that a token valid for `seconds`
+/// lives between `seconds - 1` and `seconds` seconds from now, not less.
+fn at_a_second_s_start() {
+    let start = now();
+    util::wait_until(|| now() > start, "the next second");
+}
+
+#[test]
+fn a_websocket_closes_4001_when_its_token_expires_and_resumes_with_a_new_one() {
+    let (server, key) = protected();
+    at_a_second_s_start();
+    let short = token(&["room.1"], 2);
+    let mut ws = WsClient::open(server.client(), &format!("/sub/room.1?token={short}"));
+    server.wait_counter("subscribers", 1);
+    server.publish_ok("room.1", "before");
+    assert_eq!(ws.json()["id"], 1);
+    ws.answer_close(4001);
+    assert_eq!(server.counter("auth_subscriptions_expired"), 1);
+    server.publish_ok("room.1", "while away");
+    let fresh = token(&["room.1"], 60);
+    let mut ws = WsClient::open(
+        server.client(),
+        &format!("/sub/room.1?since=1&token={fresh}"),
+    );
+    assert_eq!(ws.json()["data"], "while away", "nothing lost");
+    let _ = std::fs::remove_file(key);
+}
+
+#[test]
+fn a_stream_ends_and_a_long_poll_answers_when_their_token_expires() {
+    let (server, key) = protected();
+    at_a_second_s_start();
+    let short = token(&["room.1"], 2);
+    let mut stream = server.client();
+    stream.get(&format!("/sub/room.1?t=sse&token={short}"));
+    assert_eq!(stream.head().status, 200);
+    stream.prelude("sse");
+    let mut poll = server.client();
+    poll.get(&format!("/sub/room.1?t=longpoll&token={short}"));
+    server.wait_counter("subscribers", 2);
+    // The default poll timeout is 30 s: the token's 2 s end both, within the wait.
+    assert_eq!(stream.chunk(), None, "the stream's last chunk");
+    let answer = poll.response();
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.json()["frames"], serde_json::json!([]));
+    assert_eq!(server.counter("auth_subscriptions_expired"), 2);
+    let _ = std::fs::remove_file(key);
+}

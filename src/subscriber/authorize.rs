@@ -99,3 +99,9 @@ fn refuse_401(app: &SubscriberApp, cx: &mut Cx, conn: &mut Conn, error: AuthErro
     let body = error.message().as_bytes();
     respond(app, cx, conn, Status::Unauthorized, text_type, body, &extra);
 }
+
+/// When (loop time, ms) a subscription under `grant` ends: at its `exp`.
+pub fn expires_ms(grant: &Grant, now_ms: u64) -> u64 {
+    let left_s = grant.expires_at.saturating_sub(now());
+    now_ms.saturating_add(left_s.saturating_mul(1000))
+}

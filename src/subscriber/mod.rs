@@ -43,7 +43,7 @@ use crate::engine::{
     Application, Connection, Conns, Cx, Flow, HeadVerdict, Limits, OnExhaustion, Phase, Request,
 };
 use crate::http::RequestHead;
-use crate::stats::{ConnStats, LoopStats, Stats};
+use crate::stats::{bump, ConnStats, LoopStats, Stats};
 use crate::storage::catchup::FetchRequest;
 use crate::subscription::Subscription;
 use crate::websocket::close;
@@ -268,6 +268,14 @@ impl Application for SubscriberApp {
     fn on_timer(&mut self, cx: &mut Cx, key: usize, conn: &mut Conn) {
         match conn.http.phase {
             Phase::Answering if conn.app.held_until().is_some_and(|at| cx.now_ms >= at) => {
+                if conn
+                    .app
+                    .sub
+                    .as_ref()
+                    .is_some_and(|sub| cx.now_ms >= sub.expires_ms)
+                {
+                    bump(&self.loop_stats().auth_subscriptions_expired);
+                }
                 poll::answer_longpoll(self, cx, key, conn)
             }
             Phase::Streaming => stream::on_timer(self, cx, key, conn),

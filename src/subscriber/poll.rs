@@ -52,7 +52,10 @@ pub fn answer_poll(
 /// Holds a long-poll that is owed nothing yet: it waits in the index until an event,
 /// its timeout (`--poll-timeout`) or shutdown answers it.
 pub fn hold(app: &mut SubscriberApp, cx: &mut Cx, key: usize, conn: &mut Conn) {
-    conn.app.held_until_ms = cx.now_ms + app.config.poll_timeout.as_millis() as u64;
+    let timeout = cx.now_ms + app.config.poll_timeout.as_millis() as u64;
+    // A token that expires first ends the poll first, answered with what it has.
+    let expires = conn.app.sub.as_ref().map_or(u64::MAX, |sub| sub.expires_ms);
+    conn.app.held_until_ms = timeout.min(expires);
     start::start_waiting(app, key, conn);
 }
 

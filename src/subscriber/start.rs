@@ -48,9 +48,9 @@ pub fn subscribe(
         }
     };
     let token = authorize::token_of(request, asked.token.as_deref());
-    if authorize::subscription(app, cx, conn, token, &asked.channels).is_err() {
+    let Ok(grant) = authorize::subscription(app, cx, conn, token, &asked.channels) else {
         return; // refused
-    }
+    };
     let handshake = match asked.transport {
         Transport::Ws => match websocket::check_handshake(app, cx, conn, request) {
             Some(handshake) => Some(handshake),
@@ -79,6 +79,9 @@ pub fn subscribe(
         cx.now_ms,
     );
     app.keys = keys;
+    if let Some(grant) = &grant {
+        sub.expires_ms = authorize::expires_ms(grant, cx.now_ms);
+    }
     if sub.all_done() {
         respond_empty(app, cx, conn, Status::NoContent, Caching::NoStore, &[]);
         return end_subscription(app, &mut sub);

@@ -196,20 +196,25 @@ pub fn end(app: &mut SubscriberApp, cx: &mut Cx, conn: &mut Conn) {
 }
 
 /// When the stream next needs its timer: a heartbeat after `--heartbeat` of silence,
-/// or its end at `--stream-max-age`.
+/// or its end at `--stream-max-age` or when its token expires.
 pub fn deadline(app: &SubscriberApp, sub: &Subscription) -> u64 {
     let config = &app.config;
     let ms = |d: std::time::Duration| d.as_millis() as u64;
-    (sub.last_write_ms + ms(config.heartbeat)).min(sub.opened_ms + ms(config.stream_max_age))
+    let end = (sub.opened_ms + ms(config.stream_max_age)).min(sub.expires_ms);
+    (sub.last_write_ms + ms(config.heartbeat)).min(end)
 }
 
-/// A stream's timer: end it at `--stream-max-age`, or send a heartbeat.
+/// A stream's timer: end it at `--stream-max-age` or when its token expires (after a
+/// whole frame, as every end is), or send a heartbeat.
 pub fn on_timer(app: &mut SubscriberApp, cx: &mut Cx, _key: usize, conn: &mut Conn) {
     let config = &app.config;
     let Some(sub) = conn.app.sub.as_ref() else {
         return;
     };
-    if cx.now_ms >= sub.opened_ms + config.stream_max_age.as_millis() as u64 {
+    if cx.now_ms >= sub.expires_ms {
+        bump(&app.loop_stats().auth_subscriptions_expired);
+        end(app, cx, conn);
+    } else if cx.now_ms >= sub.opened_ms + config.stream_max_age.as_millis() as u64 {
         end(app, cx, conn);
     } else if cx.now_ms >= sub.last_write_ms + config.heartbeat.as_millis() as u64 {
         write_frame(app, cx, conn, &Frame::Heartbeat);

@@ -261,16 +261,31 @@ pub fn end(
 }
 
 /// When the connection next needs its timer: a heartbeat after `--heartbeat` of
-/// silence while it is open; the end of the wait for the client's close echo after.
+/// silence, or its token's expiry, while it is open; the end of the wait for the
+/// client's close echo after.
 pub fn deadline(app: &SubscriberApp, conn: &Conn) -> Option<u64> {
     match &conn.app.sub {
-        Some(sub) => Some(sub.last_write_ms + app.config.heartbeat.as_millis() as u64),
+        Some(sub) => {
+            let heartbeat = sub.last_write_ms + app.config.heartbeat.as_millis() as u64;
+            Some(heartbeat.min(sub.expires_ms))
+        }
         None => conn.app.held_until(),
     }
 }
 
-/// The timer: a heartbeat, or the client never echoed the close (the socket closes).
+/// The timer: the token expired (close `4001`), a heartbeat, or the client never
+/// echoed the close (the socket closes).
 pub fn on_timer(app: &mut SubscriberApp, cx: &mut Cx, conn: &mut Conn) {
+    if conn
+        .app
+        .sub
+        .as_ref()
+        .is_some_and(|sub| cx.now_ms >= sub.expires_ms)
+    {
+        bump(&app.loop_stats().auth_subscriptions_expired);
+        let (code, linger) = (close::TOKEN_EXPIRED, Linger::ForEcho);
+        return end(app, cx, conn, code, "token expired", linger);
+    }
     let heartbeat_at = deadline(app, conn);
     match &conn.app.sub {
         Some(_) if heartbeat_at.is_some_and(|at| cx.now_ms >= at) => {

@@ -87,6 +87,9 @@ pub struct Subscription {
     pub last_write_ms: u64,
     /// Bytes of frames written so far (for `--stream-max-bytes`).
     pub bytes_sent: u64,
+    /// Milliseconds (loop time) when its token expires and a held subscription ends;
+    /// `u64::MAX` without a token.
+    pub expires_ms: u64,
     /// Whether it is waiting in the index (held poll or open stream).
     pub waiting: bool,
     /// The one fetch from storage this subscription may have at a time.
@@ -135,6 +138,7 @@ impl Subscription {
             opened_ms: now_ms,
             last_write_ms: now_ms,
             bytes_sent: 0,
+            expires_ms: u64::MAX,
             waiting: false,
             catchup: None,
         }
