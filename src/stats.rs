@@ -92,9 +92,9 @@ counters! {
         ws_messages_too_big: Counter, "WebSockets closed with 1009: a message over --max-message plus 1KiB.";
         ws_client_closes: Counter, "WebSocket closes begun by the client (echoed).";
         ws_pings: Counter, "WebSocket pings answered with a pong.";
-        auth_missing: Counter, "Subscriptions refused 401: no token, and a channel that is not public.";
-        auth_invalid: Counter, "Subscriptions refused 401: a token that is malformed, badly signed or not valid yet.";
-        auth_expired: Counter, "Subscriptions refused 401: an expired token.";
+        auth_missing: Counter, "Subscriptions (and browser POSTs) refused 401: no token, and a channel that is not public (not in --client-publish).";
+        auth_invalid: Counter, "Subscriptions (and browser POSTs) refused 401: a token that is malformed, badly signed or not valid yet.";
+        auth_expired: Counter, "Subscriptions (and browser POSTs) refused 401: an expired token.";
         auth_forbidden: Counter, "Subscriptions refused 403: a valid token that does not cover a channel asked for.";
         auth_subscriptions_expired: Counter, "Held subscriptions ended because their token expired (a WebSocket with close 4001).";
         client_publishes: Counter, "Browser publishes handed to the admin thread to store.";

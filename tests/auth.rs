@@ -239,3 +239,68 @@ fn a_stream_ends_and_a_long_poll_answers_when_their_token_expires() {
     assert_eq!(server.counter("auth_subscriptions_expired"), 2);
     let _ = std::fs::remove_file(key);
 }
+
+/// A token with `publish` claims.
+fn publish_token(publish: &[&str], seconds: i64) -> String {
+    let claims = serde_json::json!({"exp": (now() as i64 + seconds) as u64, "publish": publish});
+    let key = EncodingKey::from_secret(SECRET).unwrap();
+    encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap()
+}
+
+fn post(server: &TestServer, path: &str, header: &str, body: &str) -> util::Response {
+    server.client().exchange(
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: t\r\n{header}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+}
+
+#[test]
+fn a_browser_publish_needs_a_token_whose_publish_claim_covers_the_channel() {
+    let (server, key) = protected();
+    let t = publish_token(&["room.*"], 60);
+    let by_header = post(
+        &server,
+        "/pub/room.1",
+        &format!("Authorization: Bearer {t}\r\n"),
+        "hi",
+    );
+    assert_eq!(by_header.status, 201, "{}", by_header.text());
+    let by_query = post(&server, &format!("/pub/room.1?token={t}"), "", "again");
+    assert_eq!(by_query.status, 201);
+    let missing = post(&server, "/pub/room.1", "", "x");
+    assert_eq!(
+        (missing.status, missing.header("WWW-Authenticate")),
+        (401, Some("Bearer"))
+    );
+    let invalid = post(&server, "/pub/room.1?token=nope", "", "x");
+    assert_eq!(invalid.status, 401);
+    let uncovered = post(&server, &format!("/pub/lobby?token={t}"), "", "x");
+    assert_eq!(uncovered.status, 403);
+    let stored = server.get("/sub/public.x?t=poll"); // the port still serves
+    assert_eq!(stored.status, 200);
+    let _ = std::fs::remove_file(key);
+}
+
+#[test]
+fn a_websocket_publishes_with_its_handshake_s_token() {
+    let (server, key) = protected();
+    let claims = serde_json::json!({
+        "exp": now() + 60, "channels": ["room.*"], "publish": ["room.1"]
+    });
+    let enc = EncodingKey::from_secret(SECRET).unwrap();
+    let t = encode(&Header::new(Algorithm::HS256), &claims, &enc).unwrap();
+    let mut ws = WsClient::open(server.client(), &format!("/sub/room.1?token={t}"));
+    ws.send_text(r#"{"pub":"room.1","data":"mine","ref":1}"#);
+    assert_eq!(ws.json()["data"], "mine");
+    assert_eq!(ws.text(), r#"{"ack":1,"ch":"room.1","id":1}"#);
+    ws.send_text(r#"{"pub":"room.2","data":"not mine","ref":2}"#);
+    assert_eq!(ws.text(), r#"{"ack":2,"error":"forbidden"}"#);
+    // On public channels too: the token is read for its publish claim.
+    let mut public = WsClient::open(server.client(), &format!("/sub/public.a?token={t}"));
+    public.send_text(r#"{"pub":"room.1","data":"from a public reader","ref":3}"#);
+    assert_eq!(public.json()["ack"], 3);
+    let _ = std::fs::remove_file(key);
+}

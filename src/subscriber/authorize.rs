@@ -1,7 +1,8 @@
-//! Who may subscribe (PROTOCOL.md, "Authentication"): with `--token-key-file`, a
-//! subscription to any channel not matched by `--public-channels` needs a token, in
-//! `Authorization: Bearer` or `?token=`, whose `channels` claim covers every such
-//! channel. Refusals are `401` (with `WWW-Authenticate`) or `403` naming the channel,
+//! Who may subscribe and publish (PROTOCOL.md, "Authentication"): with
+//! `--token-key-file`, a subscription to any channel not matched by
+//! `--public-channels` needs a token, in `Authorization: Bearer` or `?token=`, whose
+//! `channels` claim covers every such channel; a browser publish to a channel not
+//! matched by `--client-publish` needs one whose `publish` claim covers it. Refusals are `401` (with `WWW-Authenticate`) or `403` naming the channel,
 //! the same whether the channel exists or not, counted, and never logged with the
 //! token.
 
@@ -36,9 +37,16 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// Whether every one of `channels` is subscribed to without a token.
+pub fn all_public(app: &SubscriberApp, channels: &[Cow<'_, str>]) -> bool {
+    let public = &app.config.public_channels;
+    channels.iter().all(|channel| public.matches(channel))
+}
+
 /// Checks a subscription to `channels`; answers a refusal itself and returns `Err`.
-/// `Ok(None)`: no key is set, or every channel is public; `Ok(Some)`: what the token
-/// grants.
+/// `Ok(None)`: no key is set, or every channel is public and no valid token came;
+/// `Ok(Some)`: what the token grants (on public channels too: its `publish` claim
+/// serves a WebSocket's publishes).
 pub fn subscription(
     app: &SubscriberApp,
     cx: &mut Cx,
@@ -50,8 +58,9 @@ pub fn subscription(
         return Ok(None);
     };
     let public = &app.config.public_channels;
-    if channels.iter().all(|channel| public.matches(channel)) {
-        return Ok(None);
+    if all_public(app, channels) {
+        // Not checked: a bad token does not close public channels.
+        return Ok(token.and_then(|token| auth::verify(key, token, now()).ok()));
     }
     let verified = match token {
         Some(token) => auth::verify(key, token, now()),
@@ -83,6 +92,36 @@ pub fn subscription(
         return Err(());
     }
     Ok(Some(grant))
+}
+
+/// A browser publish to `channel` with `token`: `Ok(None)` when `--client-publish`
+/// allows it (or no key is set: then only that flag can); `Ok(Some)`, the channels the
+/// token's `publish` claim covers (whether they cover this one is the caller's
+/// `403`); a missing or invalid token is answered `401` here and is `Err`.
+pub fn publish(
+    app: &SubscriberApp,
+    cx: &mut Cx,
+    conn: &mut Conn,
+    token: Option<&[u8]>,
+    channel: &str,
+) -> Result<Option<crate::channel::ChannelPatterns>, ()> {
+    let Some(key) = &app.config.token_key else {
+        return Ok(None);
+    };
+    if app.config.client_publish.matches(channel) {
+        return Ok(None);
+    }
+    let verified = match token {
+        Some(token) => auth::verify(key, token, now()),
+        None => Err(AuthError::Missing),
+    };
+    match verified {
+        Ok(grant) => Ok(Some(grant.publish)),
+        Err(error) => {
+            refuse_401(app, cx, conn, error);
+            Err(())
+        }
+    }
 }
 
 /// `401` for a token that is missing or not valid.

@@ -105,6 +105,9 @@ impl Default for SubscriberConn {
 pub struct Inbound {
     reader: crate::websocket::read::Reader,
     publishing: publish::Queue,
+    /// Channels a token lets it publish to (the `publish` claim): the WebSocket
+    /// handshake's, or the current `POST`'s.
+    token_publish: crate::channel::ChannelPatterns,
 }
 
 impl SubscriberConn {

@@ -13,10 +13,10 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::routes::respond;
-use super::{SubscriberApp, SubscriberConn};
+use super::{authorize, SubscriberApp, SubscriberConn};
 use crate::admin_inbox::{AdminMessage, ClientPublish, PublishAnswer, ReplyTo};
 use crate::channel::is_valid_name;
-use crate::engine::{Connection, Conns, Cx, Phase};
+use crate::engine::{Connection, Conns, Cx, Phase, Request};
 use crate::http::{target, Piece, Status};
 use crate::json;
 use crate::stats::bump;
@@ -202,16 +202,24 @@ pub fn from_post(
     cx: &mut Cx,
     key: usize,
     conn: &mut Conn,
-    segment: &str,
-    body: &[u8],
+    (segment, query): (&str, &str),
+    request: &Request<'_>,
 ) {
     let name = match target::decode(segment, false) {
         Ok(name) => name,
         Err(_) => return refuse_post(app, cx, conn, Refusal::BadRequest),
     };
-    let Ok(data) = std::str::from_utf8(body) else {
+    let Ok(data) = std::str::from_utf8(request.body) else {
         return refuse_post(app, cx, conn, Refusal::BadRequest);
     };
+    let query_token = target::pairs(query)
+        .find(|(k, _)| *k == "token")
+        .map(|(_, v)| v);
+    let token = authorize::token_of(request, query_token);
+    let Ok(patterns) = authorize::publish(app, cx, conn, token, &name) else {
+        return; // answered 401
+    };
+    publishing_state(conn).token_publish = patterns.unwrap_or_default();
     let handed = check(app, cx, conn, &name, data)
         .and_then(|(channel, data)| hand_over(app, key, conn, channel, data));
     match handed {
@@ -273,7 +281,12 @@ fn check<'a>(
     if !is_valid_name(channel) {
         return Err(Refusal::BadRequest);
     }
-    if !app.config.client_publish.matches(channel) {
+    let by_token = conn
+        .app
+        .inbound
+        .as_ref()
+        .is_some_and(|inbound| inbound.token_publish.matches(channel));
+    if !app.config.client_publish.matches(channel) && !by_token {
         return Err(Refusal::Forbidden);
     }
     if data.len() > app.config.max_message {
@@ -320,7 +333,12 @@ fn hand_over(
 
 /// The connection's publishing state, made at its first publish.
 fn publishing(conn: &mut Conn) -> &mut Queue {
-    &mut conn.app.inbound.get_or_insert_with(Box::default).publishing
+    &mut publishing_state(conn).publishing
+}
+
+/// What the connection keeps of what it sends, made when first needed.
+pub fn publishing_state(conn: &mut Conn) -> &mut super::Inbound {
+    conn.app.inbound.get_or_insert_with(Box::default)
 }
 
 /// Counts a refusal the loop made itself.

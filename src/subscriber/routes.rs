@@ -72,9 +72,10 @@ fn is_publish_path(target: &[u8]) -> bool {
     target.starts_with(b"/pub/")
 }
 
-/// Whether browsers may publish on this server at all.
+/// Whether browsers may publish on this server at all: to `--client-publish`'s
+/// channels, or with a token.
 fn publishing_is_on(app: &SubscriberApp) -> bool {
-    !app.config.client_publish.is_empty()
+    !app.config.client_publish.is_empty() || app.config.token_key.is_some()
 }
 
 /// Routes one whole request.
@@ -95,7 +96,7 @@ pub fn route(
     if request.head.method == Method::Post {
         // Only `/pub/...` with publishing on gets here (`on_head`).
         let channel = path.strip_prefix("/pub/").unwrap_or_default();
-        return publish::from_post(app, cx, key, conn, channel, request.body);
+        return publish::from_post(app, cx, key, conn, (channel, query), request);
     }
     if let Some(file) = assets::subscriber_file(path) {
         let caching: &[(&[u8], &[u8])] = &[(b"Cache-Control", b"no-cache")];

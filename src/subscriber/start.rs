@@ -4,7 +4,7 @@
 //! its place in the loop's channel index while it waits.
 
 use super::routes::{respond_empty, respond_text, Caching};
-use super::{authorize, poll, stream, websocket, SubscriberApp, SubscriberConn};
+use super::{authorize, poll, publish, stream, websocket, SubscriberApp, SubscriberConn};
 use crate::engine::{Connection, Cx, Request};
 use crate::http::Status;
 use crate::stats::{bump, drop_one};
@@ -79,8 +79,12 @@ pub fn subscribe(
         cx.now_ms,
     );
     app.keys = keys;
-    if let Some(grant) = &grant {
-        sub.expires_ms = authorize::expires_ms(grant, cx.now_ms);
+    match &grant {
+        // Public channels are not closed by a token's expiry.
+        Some(grant) if !authorize::all_public(app, &asked.channels) => {
+            sub.expires_ms = authorize::expires_ms(grant, cx.now_ms)
+        }
+        _ => {}
     }
     if sub.all_done() {
         respond_empty(app, cx, conn, Status::NoContent, Caching::NoStore, &[]);
@@ -105,6 +109,9 @@ pub fn subscribe(
         }
         Transport::Ws => {
             let handshake = handshake.expect("checked for every WebSocket");
+            if let Some(grant) = grant.filter(|grant| !grant.publish.is_empty()) {
+                publish::publishing_state(conn).token_publish = grant.publish;
+            }
             websocket::start(app, cx, key, conn, Box::new(sub), handshake);
         }
         _ => stream::start(app, cx, key, conn, Box::new(sub)),
