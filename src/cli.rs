@@ -28,7 +28,7 @@ pub struct Args {
     /// Subscriber port address.
     #[arg(long, default_value = "0.0.0.0:8080", value_name = "ADDR")]
     pub listen: SocketAddr,
-    /// Admin port address (publish, close, stats). Keep it private: it has no authentication.
+    /// Admin port address (publish, close, stats). Keep it private, or set --admin-token-file.
     #[arg(long, default_value = "127.0.0.1:8081", value_name = "ADDR")]
     pub admin_listen: SocketAddr,
     /// Subscriber event loops, one thread each [default: the number of cores].
@@ -79,6 +79,10 @@ pub struct Args {
     /// prefixes ending in `*`, comma-separated).
     #[arg(long, default_value = "", value_parser = ChannelPatterns::parse, value_name = "PATTERNS")]
     pub public_channels: ChannelPatterns,
+    /// Every admin request but `GET /healthz` needs `Authorization: Bearer` with the
+    /// token in this file (16 or more printable bytes); others get 401.
+    #[arg(long, value_name = "FILE")]
+    pub admin_token_file: Option<std::path::PathBuf>,
     /// A request head must arrive within this long (408, then close).
     #[arg(long, default_value = "1s", value_parser = duration, value_name = "DURATION")]
     pub header_timeout: Duration,
@@ -149,6 +153,8 @@ impl Args {
             token_key_file: self.token_key_file.clone(),
             token_key: None,
             public_channels: self.public_channels.clone(),
+            admin_token_file: self.admin_token_file.clone(),
+            admin_token: None,
             header_timeout: self.header_timeout,
             max_head: self.max_head as usize,
             keepalive_timeout: self.keepalive_timeout,

@@ -78,6 +78,11 @@ pub struct Config {
     pub token_key: Option<std::sync::Arc<crate::auth::TokenKey>>,
     /// Channels subscribed to without a token when a key is set.
     pub public_channels: crate::channel::ChannelPatterns,
+    /// `--admin-token-file`: every admin request but `GET /healthz` needs this bearer
+    /// token. Read at start into `admin_token`.
+    pub admin_token_file: Option<std::path::PathBuf>,
+    /// The token read from `admin_token_file` (or set by a test).
+    pub admin_token: Option<crate::auth::Secret>,
     /// A request head must be complete this soon after its first byte (or the accept).
     pub header_timeout: Duration,
     /// Largest request head, request line and headers together.
@@ -129,6 +134,8 @@ impl Default for Config {
             token_key_file: None,
             token_key: None,
             public_channels: crate::channel::ChannelPatterns::none(),
+            admin_token_file: None,
+            admin_token: None,
             header_timeout: Duration::from_secs(1),
             max_head: 8 << 10,
             keepalive_timeout: Duration::from_secs(5),

@@ -112,6 +112,13 @@ impl Server {
             );
             config.token_key = Some(Arc::new(key));
         }
+        if let Some(path) = &config.admin_token_file {
+            let read = std::fs::read(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))
+                .and_then(|content| crate::admin::guard::token_of_file(&content))
+                .map_err(|e| StartError::Config(ConfigError(format!("--admin-token-file: {e}"))))?;
+            config.admin_token = Some(crate::auth::Secret::new(read));
+        }
         let (fd_limit, max_conns) = descriptor_budget(&config);
         let subscribers = Arc::new(Admission::new(max_conns));
         let config = Arc::new(config);

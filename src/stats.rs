@@ -112,6 +112,7 @@ counters! {
         events_published: Counter, "Events stored and sent to the loops (messages and close markers).";
         channels: Gauge, "Channels known.";
         publishes_to_closed: Counter, "Publishes to a closed channel, answered 409.";
+        auth_refused: Counter, "Admin requests refused 401 without the --admin-token-file token.";
         events_stored: Counter, "Events written to the storage: in memory, or the on-disk log with --data-dir.";
         fsyncs: Counter, "Syncs to disk: an fdatasync of one file, an fsync of a directory, or a syncfs of the data directory's file system.";
         storage_errors: Counter, "Storage failures; after one, publishes are answered 503.";

@@ -304,3 +304,41 @@ fn a_websocket_publishes_with_its_handshake_s_token() {
     assert_eq!(public.json()["ack"], 3);
     let _ = std::fs::remove_file(key);
 }
+
+#[test]
+fn the_admin_port_needs_its_token_but_for_healthz() {
+    let path = std::env::temp_dir().join(format!("halley-admin-{}.token", std::process::id()));
+    std::fs::write(&path, b"an-admin-token-of-this-test\n").unwrap();
+    let file = path.clone();
+    let server = start_with(move |c| c.admin_token_file = Some(file));
+    let admin = |raw: String| util::Client::connect(server.admin).exchange(raw.as_bytes());
+    let publish = |auth: &str| {
+        admin(format!(
+            "POST /pub/a HTTP/1.1\r\nHost: t\r\n{auth}Content-Length: 2\r\nConnection: close\r\n\r\nhi"
+        ))
+    };
+    let refused = publish("");
+    assert_eq!(
+        (refused.status, refused.header("WWW-Authenticate")),
+        (401, Some("Bearer"))
+    );
+    assert_eq!(
+        publish("Authorization: Bearer an-admin-token-of-this-tesT\r\n").status,
+        401
+    );
+    assert_eq!(
+        publish("Authorization: Bearer an-admin-token\r\n").status,
+        401
+    );
+    assert_eq!(
+        publish("Authorization: Bearer an-admin-token-of-this-test\r\n").status,
+        201
+    );
+    let stats = admin("GET /stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".into());
+    assert_eq!(stats.status, 401);
+    let health = admin("GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".into());
+    assert_eq!((health.status, health.text()), (200, "ok\n".to_string()));
+    let json: serde_json::Value = serde_json::from_str(&server.stats.to_json()).unwrap();
+    assert_eq!(json["admin"]["auth_refused"], 4);
+    let _ = std::fs::remove_file(path);
+}

@@ -11,6 +11,7 @@
 
 mod acks;
 mod browser;
+pub mod guard;
 mod ids;
 mod routes;
 
@@ -23,8 +24,10 @@ use crossbeam_channel::Receiver;
 
 use crate::bus::Bus;
 use crate::config::Config;
-use crate::engine::{Application, Connection, Conns, Cx, Flow, Limits, OnExhaustion, Request};
-use crate::http::Status;
+use crate::engine::{
+    Application, Connection, Conns, Cx, Flow, HeadVerdict, Limits, OnExhaustion, Request,
+};
+use crate::http::{RequestHead, Status};
 use crate::stats::{ConnStats, Stats};
 use crate::storage::journal::Journal;
 
@@ -120,6 +123,16 @@ impl Application for AdminApp {
 
     fn name(&self) -> &str {
         "admin"
+    }
+
+    fn on_head(
+        &mut self,
+        cx: &mut Cx,
+        conn: &mut Connection<AdminConn>,
+        head: &RequestHead,
+        input: &[u8],
+    ) -> HeadVerdict {
+        guard::check(self, cx, conn, head, input)
     }
 
     fn on_request(
