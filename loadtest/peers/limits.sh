@@ -32,17 +32,8 @@ REV=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo
 source loadtest/peers/references.sh
 start_references
 
-measure() { # label pids round scenario args...
-  local label=$1 pids=$2 round=$3; shift 3
-  echo "$label: $1 (round $round/$ROUNDS)" >&2
-  "$L" "$@" --json --label "$label" --server-pid "$pids" >>"$RESULTS" || echo "$label: $1 failed" >&2
-  sleep 1
-}
-rotate() { # round items...: the items, turned left by the round number
-  local round=$1; shift
-  local items=("$@") n=$# i
-  for ((i = 0; i < n; i++)); do echo "${items[$(((i + round) % n))]}"; done
-}
+# shellcheck source=rounds.sh
+source loadtest/peers/rounds.sh
 
 RATE=(--concurrency 64 --duration 5s --procs 2 --sources 32)
 FAN=(--count 10000 --channels 1 --messages 10 --interval 300ms --procs 2 --timeout 60s --settle 2s --ramp 1000)

@@ -8,6 +8,16 @@ pub mod token;
 
 pub use key::{KeyError, TokenKey};
 
+/// The token of an `Authorization` header's value, if its scheme is `Bearer` (in any
+/// case).
+pub fn bearer_token(value: &[u8]) -> Option<&[u8]> {
+    let value = value.trim_ascii();
+    let (scheme, rest) = value.split_at(value.len().min(7));
+    scheme
+        .eq_ignore_ascii_case(b"bearer ")
+        .then(|| rest.trim_ascii())
+}
+
 /// A secret held in the settings (the admin token): its `Debug` never shows it, so a
 /// settings dump cannot put it in a log.
 #[derive(Clone, PartialEq, Eq)]
@@ -32,3 +42,14 @@ pub use token::{verify, AuthError, Grant};
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod bearer_tests {
+    #[test]
+    fn bearer_tokens() {
+        assert_eq!(super::bearer_token(b"Bearer abc"), Some(&b"abc"[..]));
+        assert_eq!(super::bearer_token(b" bearer  abc "), Some(&b"abc"[..]));
+        assert_eq!(super::bearer_token(b"Basic abc"), None);
+        assert_eq!(super::bearer_token(b"Bear"), None);
+    }
+}

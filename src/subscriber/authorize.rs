@@ -20,14 +20,10 @@ type Conn = Connection<SubscriberConn>;
 
 /// The token a request carries: `Authorization: Bearer TOKEN`, else `?token=`.
 pub fn token_of<'a>(request: &Request<'a>, query_token: Option<&'a str>) -> Option<&'a [u8]> {
-    let header = request.span(request.head.authorization).and_then(|value| {
-        let value = value.trim_ascii();
-        let (scheme, rest) = value.split_at(value.len().min(7));
-        scheme
-            .eq_ignore_ascii_case(b"bearer ")
-            .then(|| rest.trim_ascii())
-    });
-    header.or(query_token.map(str::as_bytes))
+    let header = request.span(request.head.authorization);
+    header
+        .and_then(auth::bearer_token)
+        .or(query_token.map(str::as_bytes))
 }
 
 /// Seconds since the epoch, now.
