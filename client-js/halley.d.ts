@@ -27,6 +27,10 @@ export interface Options {
   maxDelay?: number;
   /** Failures in a row before `failed` (default 8). */
   maxFailures?: number;
+  /** A signed token for protected channels: a string, or a function returning one (or
+   * a promise of one), called again when the token is past its `exp`, refused (401) or
+   * ended by the server (WebSocket close 4001). */
+  token?: string | (() => string | Promise<string>) | null;
 }
 
 export interface Message { type: "message"; channel: string; id: number; data: string }

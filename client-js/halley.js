@@ -1,6 +1,5 @@
-/*! Halley client: subscribe a page to a Halley Comet server. No dependencies, no build
- * step. A <script> sets the global `Halley`; `import Halley from "/halley.mjs"` is the
- * same file as an ES module; Node's `require` gets it for tests. */
+/*! Halley client: no dependencies, no build step. A <script> sets `Halley`;
+ * /halley.mjs is this file as an ES module; Node's `require` gets it for tests. */
 (function (root, factory) {
   var Halley = factory(root);
   if (typeof module === "object" && module.exports) module.exports = Halley;
@@ -16,14 +15,13 @@
     413: "too_large", 429: "rate_limited" }, PUB_WAIT = 10000;
   var DEFAULTS = {
     transport: "auto", since: null, share: true, pollInterval: 10000, probeTimeout: 4000,
-    minDelay: 500, maxDelay: 30000, maxFailures: 8
+    minDelay: 500, maxDelay: 30000, maxFailures: 8, token: null
   };
   var nextId = 0;
 
   // ---- Pure logic (tested in Node)
 
-  /** Back-off before retry number `failures` (1, 2, ...): exponential, capped, with
-   * jitter over the upper half so that clients cut off together do not return together. */
+  /** Back-off before retry `failures`: exponential, capped, jittered in the upper half. */
   function backoff(failures, o, random) {
     var cap = Math.min(o.maxDelay, o.minDelay * Math.pow(2, Math.max(0, failures - 1)));
     return Math.round(cap / 2 + (random || Math.random)() * cap / 2);
@@ -60,8 +58,8 @@
       for (var i = 0; i < this.channels.length; i++) if (!this.closed[this.channels[i]]) return false;
       return true;
     },
-    /** Applies a frame; returns what it means: message, gap, reset, closed, hb, or
-     * dup (already had it), hole (an id is missing that no gap announced), ignore. */
+    /** Applies a frame: message, gap, reset, closed, hb, dup, hole (an id missing
+     * without a gap) or ignore. */
     apply: function (f) {
       if (f.hb) return { type: "hb" };
       var c = f.ch, cur = this.ids[c];
@@ -85,8 +83,7 @@
     }
   };
 
-  /** Splits text/event-stream text into events; returns [events, rest]. Each event
-   * has `data`, and `id` and `retry` when given; comments come as {comment: true}. */
+  /** text/event-stream into [events, rest]; each has `data`, `id`, `retry`, `comment`. */
   function parseSse(text) {
     var events = [], blocks = text.replace(/\r\n?/g, "\n").split("\n\n");
     var rest = blocks.pop();
@@ -123,10 +120,9 @@
   }
 
   // ---- Transports
-  // Each opens one request for subscription `s` at `url` and reports through
-  // s.bytes() (something arrived), s.frame(f), s.cursor(text), s.retry(ms),
-  // s.done(status, retryAfterMs), s.fail(retryAfterMs); it returns a function that
-  // aborts it. `ws` also sets s.send(text) (false if not open) and calls s.ack(answer).
+  // Each opens one request for `s` at `url`, reports through s.bytes(), s.frame(f),
+  // s.cursor(text), s.retry(ms), s.done(status), s.fail(retryAfterMs), s.auth(expired),
+  // and returns its abort. `ws` also sets s.send(text) and calls s.ack(answer).
 
   function xhr(s, url, headers, onText, onLoad) {
     var req = new XMLHttpRequest(), finished = false;
@@ -138,6 +134,7 @@
       var wait = retryAfter(req.getResponseHeader("Retry-After"));
       if (req.status === 200 || req.status === 304) onLoad(req);
       else if (req.status === 204) s.done(204);
+      else if (req.status === 401) s.auth();
       else s.fail(wait);
     };
     req.onerror = function () { finished = true; s.fail(0); };
@@ -158,6 +155,7 @@
         s.send = null;
         // All closed, the server stops, too slow a reader: clean, resume. Else a failure.
         if (e.code === 1000 || e.code === 1001 || e.code === 1008) s.done(200);
+        else if (e.code === 4001) s.auth(1);
         else s.fail(0);
       };
       s.send = function (text) { return sock.readyState === 1 && (sock.send(text), true); };
@@ -172,6 +170,7 @@
       var ctrl = new AbortController(), decoder = new TextDecoder(), text = "";
       fetch(url, { signal: ctrl.signal, cache: "no-store" }).then(function (res) {
         if (res.status === 204) return s.done(204);
+        if (res.status === 401) return s.auth();
         if (res.status !== 200 || !res.body) return s.fail(retryAfter(res.headers.get("Retry-After")));
         var reader = res.body.getReader();
         return (function pump() {
@@ -209,8 +208,7 @@
       frame.style.display = "none";
       frame.onload = function () { s.done(200); };
       frame.src = url + "&callback=parent." + name + ".push";
-      // Opened after the page has loaded: a frame that never finishes would otherwise
-      // keep the page "loading" for good.
+      // Opened after load: a frame that never ends would keep the page "loading".
       function open() { document.body.appendChild(frame); }
       if (document.readyState === "complete") open();
       else root.addEventListener("load", open);
@@ -261,6 +259,8 @@
     this.candidates = o.transport === "auto" ? this._usable() : [o.transport];
     this.transport = this.candidates[0];
     this.worked = {};
+    this.asks = 0;
+    this.token = typeof o.token === "string" ? o.token : null;
     this.publishes = 0;
     this.pending = {};
     this.sent = {};
@@ -322,9 +322,8 @@
       this._giveUpPublishes();
     },
 
-    /** Resolves with the event's id once stored; rejects with an Error whose `code`
-     * says why (`unknown`: the answer was lost). Over the WebSocket when there is one,
-     * else `POST /pub/...`; a follower tab asks the leader tab. */
+    /** A promise of the stored event's id, or an Error with a `code`. Over the
+     * WebSocket if any, else POST; a follower tab asks the leader. */
     publish: function (channel, data) {
       var self = this;
       return new Promise(function (resolve, reject) {
@@ -349,7 +348,8 @@
         delete this.sent[ref];
       }
       fetch(this._origin() + "/pub/" + encodeURIComponent(channel), {
-        method: "POST", body: data, headers: { "Content-Type": "text/plain;charset=UTF-8" }
+        method: "POST", body: data, headers: Object.assign({ "Content-Type": "text/plain;charset=UTF-8" },
+          this.token ? { Authorization: "Bearer " + this.token } : {})
       }).then(function (res) {
         if (res.status === 201) return res.json().then(done);
         done({ error: PUB_ERRORS[res.status] || "unavailable" });
@@ -357,6 +357,15 @@
     },
 
     _origin: function () { return this.url || root.location.origin; },
+
+    /** Whether the token is there and not past its `exp` (read, not verified). */
+    _fresh: function () {
+      var t = this.token;
+      try {
+        var exp = JSON.parse(atob(t.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"))).exp;
+        return !exp || exp * 1000 > Date.now();
+      } catch (e) { return !!t; }
+    },
 
     /** The socket went with publishes unanswered: their fate is unknown. */
     _giveUpPublishes: function () {
@@ -379,7 +388,15 @@
     _connect: function () {
       this._stop();
       if (this.state === "ended") return;
-      var self = this, t = this.transport;
+      var self = this, t = this.transport, get = this.options.token;
+      if (typeof get === "function" && !this._fresh()) {
+        var ask = ++this.asks;
+        return Promise.resolve().then(get).then(function (token) {
+          if (ask !== self.asks || self.state === "closed") return;
+          self.token = token;
+          self._connect();
+        }, function () { if (ask === self.asks) self._failed(0, false); });
+      }
       // A stream cannot say where it starts: learn unknown cursors with one poll.
       if (!this.cursors.known() && STREAMS[t]) t = "poll";
       var url = this._url(t);
@@ -408,6 +425,8 @@
           self._connect();
         },
         fail: function (wait) { if (!over) { over = true; self._failed(wait, gotBytes); } },
+        // The token was refused (a failure) or expired (resume at once): fetch another.
+        auth: function (expired) { self.token = null; expired ? s.done(200) : s.fail(0); },
         ack: function (a) {
           var done = self.sent[a.ack];
           delete self.sent[a.ack];
@@ -417,8 +436,7 @@
       this.link = s;
       this.abort = transports[t](s, url);
       if (STREAMS[t]) {
-        // Silence from a stream: a proxy holds its bytes back. Streaming will not work
-        // through it; fall back to long-polling.
+        // A silent stream: a proxy holds it back. Fall back to long-polling.
         this.probe = setTimeout(function () {
           if (gotBytes || over) return;
           over = true;
@@ -431,12 +449,12 @@
 
     _url: function (t) {
       return (t === "ws" ? this._origin() : this.url) + "/sub/" + this.channels.map(encodeURIComponent).join(",") + "?t=" + t +
-        (this.cursors.known() ? "&since=" + this.cursors : "");
+        (this.cursors.known() ? "&since=" + this.cursors : "") +
+        (this.token ? "&token=" + encodeURIComponent(this.token) : "");
     },
 
-    /** A follower tab behind the leader's cursor (it opened later, with `since`)
-     * fetches what it lacks with one poll; frames the leader passes on meanwhile wait
-     * until that is in, so none is taken for a hole. */
+    /** A follower tab behind the leader's cursor polls once for what it lacks; the
+     * leader's frames wait meanwhile, so none is taken for a hole. */
     _catchUp: function (leaderCursor) {
       var self = this, mine = this.cursors, theirs = String(leaderCursor).split(",");
       if (!mine.known()) return mine.learn(leaderCursor);
@@ -462,8 +480,7 @@
       this.timer = setTimeout(function () { self._connect(); }, this.options.pollInterval);
     },
 
-    /** `auto` only: moves to the next usable transport (the first left, when the
-     * current one was struck off the list). */
+    /** `auto`: on to the next usable transport. */
     _fallback: function () {
       var list = this.candidates;
       this.transport = list[list.indexOf(this.transport) + 1] || list[list.length - 1];
@@ -473,8 +490,8 @@
 
     _failed: function (wait, hadBytes) {
       this.failures++;
-      // A transport that has never got a byte through, failing twice: try the next
-      // one. (One that has worked is kept through an outage of the server.)
+      // Failing twice without ever a byte through: the next transport. (One that
+      // has worked is kept through a server's outage.)
       if (!hadBytes && !this.worked[this.transport] && this.failures >= 2 &&
           this.options.transport === "auto" &&
           this.candidates.indexOf(this.transport) < this.candidates.length - 1) {
@@ -512,10 +529,9 @@
       if (this.releaseLock) this.releaseLock();
     },
 
-    /** One connection per browser: tabs of one origin that subscribe to the same
-     * server and channels elect a leader (Web Locks); it holds the connection and
-     * passes frames to the others (BroadcastChannel), and when it goes another tab
-     * takes the lock and connects from its own cursor. Returns true when sharing. */
+    /** One connection per browser: same-origin tabs on the same channels elect a
+     * leader (Web Locks) that passes frames on (BroadcastChannel); when it goes,
+     * another takes over from its own cursor. True when sharing. */
     _share: function () {
       var locks = root.navigator && root.navigator.locks;
       if (!this.options.share || !locks || typeof BroadcastChannel !== "function") return false;
@@ -571,9 +587,8 @@
     ".halley-indicator[data-state=backoff] i{background:#e77d00}.halley-indicator[data-state=failed] i{background:#d22}" +
     ".halley-indicator[data-flash] i{box-shadow:0 0 0 .3em #9cd3ff}.halley-indicator button{font:inherit}";
 
-  /** Draws the state of `sub` into `element`: a coloured dot and words (read by screen
-   * readers: role=status), a flash for each request on the wire, the countdown to the
-   * next poll or retry, and a retry button once it has failed. */
+  /** Draws `sub`'s state into `element`: a dot, words (role=status), a flash per
+   * request, countdowns, a retry button once failed. */
   function indicator(sub, element) {
     var doc = element.ownerDocument, dot = doc.createElement("i"), text = doc.createElement("span");
     var status = { state: sub.state }, ticker = null;
