@@ -2,9 +2,9 @@
 //! `--token-key-file`, a subscription to any channel not matched by
 //! `--public-channels` needs a token, in `Authorization: Bearer` or `?token=`, whose
 //! `channels` claim covers every such channel; a browser publish to a channel not
-//! matched by `--client-publish` needs one whose `publish` claim covers it. Refusals are `401` (with `WWW-Authenticate`) or `403` naming the channel,
-//! the same whether the channel exists or not, counted, and never logged with the
-//! token.
+//! matched by `--client-publish` needs one whose `publish` claim covers it. Refusals
+//! are `401` (with `WWW-Authenticate`) or `403` naming the channel, the same whether
+//! the channel exists or not, counted, and never logged with the token.
 
 use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
