@@ -194,9 +194,7 @@ impl<S> Conns<S> {
             }
             let conn = &mut self.slab[key];
             progress |= conn.http.flush(&mut conn.io, self.cx.now_ms);
-            if matches!(conn.http.phase, Phase::Streaming | Phase::WebSocket)
-                && conn.http.out.pending() < limits.max_pending / 2
-            {
+            if conn.http.streams() && conn.http.out.pending() < limits.max_pending / 2 {
                 progress |= app.feed(&mut self.cx, key, conn);
             }
             if conn.http.is_finished() {

@@ -434,6 +434,11 @@ impl Http1 {
         self.keep_alive = false;
     }
 
+    /// Whether the application writes frames to it over time: a stream, a WebSocket.
+    pub fn streams(&self) -> bool {
+        matches!(self.phase, Phase::Streaming | Phase::WebSocket)
+    }
+
     /// Whether the application holds the connection: a request it has not finished
     /// answering, a stream, a WebSocket.
     pub fn is_held(&self) -> bool {

@@ -33,30 +33,43 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// What a checked subscription may do.
+#[derive(Debug, Default)]
+pub struct Access {
+    /// What its token grants, if it came with a valid one (on public channels too:
+    /// the `publish` claim serves a WebSocket's publishes).
+    pub grant: Option<Grant>,
+    /// When (loop time, ms) it ends for its token: `u64::MAX` when no channel of it
+    /// needed one (public channels are not closed by a token's expiry).
+    pub expires_ms: u64,
+}
+
 /// Whether every one of `channels` is subscribed to without a token.
-pub fn all_public(app: &SubscriberApp, channels: &[Cow<'_, str>]) -> bool {
+fn all_public(app: &SubscriberApp, channels: &[Cow<'_, str>]) -> bool {
     let public = &app.config.public_channels;
     channels.iter().all(|channel| public.matches(channel))
 }
 
 /// Checks a subscription to `channels`; answers a refusal itself and returns `Err`.
-/// `Ok(None)`: no key is set, or every channel is public and no valid token came;
-/// `Ok(Some)`: what the token grants (on public channels too: its `publish` claim
-/// serves a WebSocket's publishes).
 pub fn subscription(
     app: &SubscriberApp,
     cx: &mut Cx,
     conn: &mut Conn,
     token: Option<&[u8]>,
     channels: &[Cow<'_, str>],
-) -> Result<Option<Grant>, ()> {
+) -> Result<Access, ()> {
+    let never = Access {
+        grant: None,
+        expires_ms: u64::MAX,
+    };
     let Some(key) = &app.config.token_key else {
-        return Ok(None);
+        return Ok(never);
     };
     let public = &app.config.public_channels;
     if all_public(app, channels) {
         // Not checked: a bad token does not close public channels.
-        return Ok(token.and_then(|token| auth::verify(key, token, now()).ok()));
+        let grant = token.and_then(|token| auth::verify(key, token, now()).ok());
+        return Ok(Access { grant, ..never });
     }
     let verified = match token {
         Some(token) => auth::verify(key, token, now()),
@@ -87,7 +100,10 @@ pub fn subscription(
         );
         return Err(());
     }
-    Ok(Some(grant))
+    Ok(Access {
+        expires_ms: expires_ms(&grant, cx.now_ms),
+        grant: Some(grant),
+    })
 }
 
 /// A browser publish to `channel` with `token`: `Ok(None)` when `--client-publish`
@@ -136,7 +152,7 @@ fn refuse_401(app: &SubscriberApp, cx: &mut Cx, conn: &mut Conn, error: AuthErro
 }
 
 /// When (loop time, ms) a subscription under `grant` ends: at its `exp`.
-pub fn expires_ms(grant: &Grant, now_ms: u64) -> u64 {
+fn expires_ms(grant: &Grant, now_ms: u64) -> u64 {
     let left_s = grant.expires_at.saturating_sub(now());
     now_ms.saturating_add(left_s.saturating_mul(1000))
 }

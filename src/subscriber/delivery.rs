@@ -77,7 +77,7 @@ fn deliver_to(
                 return conns.drive(app, key);
             }
             stream::end_if_due(app, cx, conn);
-            if stream::is_streaming(conn) && !conn.http.broken {
+            if conn.http.streams() && !conn.http.broken {
                 // Still streaming: the frame went through `writev` already and
                 // nothing else changed but its deadlines (no read needed).
                 return conns.schedule(app, key);

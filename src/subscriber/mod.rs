@@ -275,7 +275,7 @@ impl Application for SubscriberApp {
                     .app
                     .sub
                     .as_ref()
-                    .is_some_and(|sub| cx.now_ms >= sub.expires_ms)
+                    .is_some_and(|sub| sub.token_expired(cx.now_ms))
                 {
                     bump(&self.loop_stats().auth_subscriptions_expired);
                 }

@@ -67,9 +67,12 @@ pub fn on_head(
     HeadVerdict::Answered
 }
 
+/// Where browser publishes go: `POST /pub/{channel}`.
+const PUBLISH_PREFIX: &str = "/pub/";
+
 /// Whether a request target is under `/pub/`.
 fn is_publish_path(target: &[u8]) -> bool {
-    target.starts_with(b"/pub/")
+    target.starts_with(PUBLISH_PREFIX.as_bytes())
 }
 
 /// Whether browsers may publish on this server at all: to `--client-publish`'s
@@ -91,11 +94,11 @@ pub fn route(
         return respond_text(app, cx, conn, Status::BadRequest, b"bad request target\n");
     };
     if request.head.method == Method::Options {
-        return respond_preflight(app, cx, conn, path.starts_with("/pub/"));
+        return respond_preflight(app, cx, conn, is_publish_path(path.as_bytes()));
     }
     if request.head.method == Method::Post {
         // Only `/pub/...` with publishing on gets here (`on_head`).
-        let channel = path.strip_prefix("/pub/").unwrap_or_default();
+        let channel = path.strip_prefix(PUBLISH_PREFIX).unwrap_or_default();
         return publish::from_post(app, cx, key, conn, (channel, query), request);
     }
     if let Some(file) = assets::subscriber_file(path) {

@@ -48,7 +48,7 @@ pub fn subscribe(
         }
     };
     let token = authorize::token_of(request, asked.token.as_deref());
-    let Ok(grant) = authorize::subscription(app, cx, conn, token, &asked.channels) else {
+    let Ok(access) = authorize::subscription(app, cx, conn, token, &asked.channels) else {
         return; // refused
     };
     let handshake = match asked.transport {
@@ -79,13 +79,7 @@ pub fn subscribe(
         cx.now_ms,
     );
     app.keys = keys;
-    match &grant {
-        // Public channels are not closed by a token's expiry.
-        Some(grant) if !authorize::all_public(app, &asked.channels) => {
-            sub.expires_ms = authorize::expires_ms(grant, cx.now_ms)
-        }
-        _ => {}
-    }
+    sub.expires_ms = access.expires_ms;
     if sub.all_done() {
         respond_empty(app, cx, conn, Status::NoContent, Caching::NoStore, &[]);
         return end_subscription(app, &mut sub);
@@ -109,7 +103,7 @@ pub fn subscribe(
         }
         Transport::Ws => {
             let handshake = handshake.expect("checked for every WebSocket");
-            if let Some(grant) = grant.filter(|grant| !grant.publish.is_empty()) {
+            if let Some(grant) = access.grant.filter(|grant| !grant.publish.is_empty()) {
                 publish::publishing_state(conn).token_publish = grant.publish;
             }
             websocket::start(app, cx, key, conn, Box::new(sub), handshake);

@@ -67,7 +67,7 @@ pub fn feed(app: &mut SubscriberApp, cx: &mut Cx, key: usize, conn: &mut Conn) -
     batch.clear();
     let mut wrote = false;
     loop {
-        if !is_streaming(conn)
+        if !conn.http.streams()
             || conn.http.out.pending() + batch.len() >= budget
             || conn.http.broken
         {
@@ -161,11 +161,6 @@ pub fn end_if_due(app: &mut SubscriberApp, cx: &mut Cx, conn: &mut Conn) {
     }
 }
 
-/// Whether the connection streams frames: a stream, or a WebSocket.
-pub fn is_streaming(conn: &Conn) -> bool {
-    matches!(conn.http.phase, Phase::Streaming | Phase::WebSocket)
-}
-
 /// Whether the stream has said all it will or reached `--stream-max-bytes` (which
 /// does not apply to a WebSocket: it keeps no growing response in the browser).
 fn is_due_to_end(app: &SubscriberApp, conn: &Conn) -> bool {
@@ -173,7 +168,7 @@ fn is_due_to_end(app: &SubscriberApp, conn: &Conn) -> bool {
     let due = conn.app.sub.as_ref().is_some_and(|sub| {
         sub.all_done() || (!websocket && sub.bytes_sent >= app.config.stream_max_bytes)
     });
-    due && is_streaming(conn)
+    due && conn.http.streams()
 }
 
 /// Ends a stream cleanly: the last chunk (or, for HTTP/1.0, the close; for a
@@ -211,7 +206,7 @@ pub fn on_timer(app: &mut SubscriberApp, cx: &mut Cx, _key: usize, conn: &mut Co
     let Some(sub) = conn.app.sub.as_ref() else {
         return;
     };
-    if cx.now_ms >= sub.expires_ms {
+    if sub.token_expired(cx.now_ms) {
         bump(&app.loop_stats().auth_subscriptions_expired);
         end(app, cx, conn);
     } else if cx.now_ms >= sub.opened_ms + config.stream_max_age.as_millis() as u64 {

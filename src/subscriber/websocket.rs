@@ -280,7 +280,7 @@ pub fn on_timer(app: &mut SubscriberApp, cx: &mut Cx, conn: &mut Conn) {
         .app
         .sub
         .as_ref()
-        .is_some_and(|sub| cx.now_ms >= sub.expires_ms)
+        .is_some_and(|sub| sub.token_expired(cx.now_ms))
     {
         bump(&app.loop_stats().auth_subscriptions_expired);
         let (code, linger) = (close::TOKEN_EXPIRED, Linger::ForEcho);

@@ -97,6 +97,11 @@ pub struct Subscription {
 }
 
 impl Subscription {
+    /// Whether its token has expired at `now_ms` (never, without one).
+    pub fn token_expired(&self, now_ms: u64) -> bool {
+        now_ms >= self.expires_ms
+    }
+
     /// Resolves the cursors of `channels` (already in the index) as PROTOCOL.md says:
     /// without `since`, each starts at its channel's last id; `0` means "everything
     /// retained" and never produces a gap; a cursor at or past a close marker marks the
