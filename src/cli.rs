@@ -83,7 +83,24 @@ pub struct Args {
     /// token in this file (16 or more printable bytes); others get 401.
     #[arg(long, value_name = "FILE")]
     pub admin_token_file: Option<std::path::PathBuf>,
-    /// A request head must arrive within this long (408, then close).
+    /// Also serve subscribers over TLS (https://, wss://) on this address, with
+    /// --tls-cert and --tls-key. SIGHUP reloads the pair.
+    #[arg(long, value_name = "ADDR")]
+    pub tls_listen: Option<SocketAddr>,
+    /// With --tls-listen: the certificate chain (PEM), the server's first.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// With --tls-listen: the private key (PEM: RSA, ECDSA or Ed25519).
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// Put the admin port under TLS with this certificate chain (PEM) and --admin-tls-key.
+    #[arg(long, value_name = "FILE")]
+    pub admin_tls_cert: Option<std::path::PathBuf>,
+    /// The admin port's private key (PEM), with --admin-tls-cert.
+    #[arg(long, value_name = "FILE")]
+    pub admin_tls_key: Option<std::path::PathBuf>,
+    /// A request head (and on a TLS port, the handshake before it) must arrive within
+    /// this long (408, then close).
     #[arg(long, default_value = "1s", value_parser = duration, value_name = "DURATION")]
     pub header_timeout: Duration,
     /// Largest request head; larger gets 431.
@@ -155,6 +172,11 @@ impl Args {
             public_channels: self.public_channels.clone(),
             admin_token_file: self.admin_token_file.clone(),
             admin_token: None,
+            tls_listen: self.tls_listen,
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+            admin_tls_cert: self.admin_tls_cert.clone(),
+            admin_tls_key: self.admin_tls_key.clone(),
             header_timeout: self.header_timeout,
             max_head: self.max_head as usize,
             keepalive_timeout: self.keepalive_timeout,

@@ -83,7 +83,16 @@ pub struct Config {
     pub admin_token_file: Option<std::path::PathBuf>,
     /// The token read from `admin_token_file` (or set by a test).
     pub admin_token: Option<crate::auth::Secret>,
-    /// A request head must be complete this soon after its first byte (or the accept).
+    /// `--tls-listen`: the subscriber protocol over TLS on this address too, with
+    /// `tls_cert` and `tls_key` (PEM files).
+    pub tls_listen: Option<SocketAddr>,
+    pub tls_cert: Option<std::path::PathBuf>,
+    pub tls_key: Option<std::path::PathBuf>,
+    /// The admin port under TLS, with this pair.
+    pub admin_tls_cert: Option<std::path::PathBuf>,
+    pub admin_tls_key: Option<std::path::PathBuf>,
+    /// A request head must be complete this soon after its first byte (or the accept);
+    /// on a TLS port, the handshake too.
     pub header_timeout: Duration,
     /// Largest request head, request line and headers together.
     pub max_head: usize,
@@ -136,6 +145,11 @@ impl Default for Config {
             public_channels: crate::channel::ChannelPatterns::none(),
             admin_token_file: None,
             admin_token: None,
+            tls_listen: None,
+            tls_cert: None,
+            tls_key: None,
+            admin_tls_cert: None,
+            admin_tls_key: None,
             header_timeout: Duration::from_secs(1),
             max_head: 8 << 10,
             keepalive_timeout: Duration::from_secs(5),
@@ -209,6 +223,14 @@ impl Config {
         }
         if self.max_conns == Some(0) || self.admin_max_conns == 0 {
             return fail("--max-conns and --admin-max-conns must be at least 1");
+        }
+        match (&self.tls_listen, &self.tls_cert, &self.tls_key) {
+            (Some(_), Some(_), Some(_)) | (None, None, None) => {}
+            (Some(_), _, _) => return fail("--tls-listen needs --tls-cert and --tls-key"),
+            (None, _, _) => return fail("--tls-cert and --tls-key need --tls-listen"),
+        }
+        if self.admin_tls_cert.is_some() != self.admin_tls_key.is_some() {
+            return fail("--admin-tls-cert and --admin-tls-key go together");
         }
         Ok(())
     }

@@ -13,7 +13,7 @@
 //! threads runs the same [`engine::EventLoop`]; what differs is the application.
 //!
 //! - [`engine`]: the one connection engine. A connection is a stack of types:
-//!   `ByteLayer` (the socket's bytes: plain today, TLS's place), `Http1` (the
+//!   `ByteLayer` (the socket's bytes: plain, or TLS through [`tls`]), `Http1` (the
 //!   protocol: a state machine over buffers, socket-free; after an upgrade its
 //!   `Phase::WebSocket` hands the input's frames to the application), and the
 //!   application's state. `Conns` drives connections and their timers
@@ -42,6 +42,8 @@
 //! - [`websocket`]: RFC 6455 as bytes: the handshake's accept key, client frames read
 //!   into messages with every limit and close code, server frames.
 //! - [`auth`]: signed tokens: the key (`--token-key-file`) and what a token grants.
+//! - [`tls`]: rustls on our own loops: the certificate pair and its reload, and one
+//!   connection's session with no buffer held while it idles.
 //! - [`stats`]: counters (the engine's `ConnStats` on both ports) and their `/stats`
 //!   and `/metrics` renderings.
 //! - [`sched`] (the admin thread's short scheduler slice), [`assets`] (the client
@@ -49,7 +51,7 @@
 //!
 //! Dependencies point down, in the order `tests/layers.rs` checks: leaves (`units`,
 //! `json`, `sched`, `timer`, `assets`), then `http`, `websocket`, `net`, `stats`,
-//! `admission`, then `channel`, `storage`, `admin_inbox`, then `config`,
+//! `admission`, then `channel`, `storage`, `auth`, `tls`, `admin_inbox`, then `config`,
 //! `subscription`, `bus`, then
 //! `transport`, `engine`, the two applications, and `server` and `cli` on top.
 //!
@@ -98,6 +100,7 @@ pub mod storage;
 pub mod subscriber;
 pub mod subscription;
 pub mod timer;
+pub mod tls;
 pub mod transport;
 pub mod units;
 pub mod websocket;

@@ -1,10 +1,11 @@
-//! The `halley` binary: flags to a `Config`, logging, signals; the library does the rest.
+//! The `halley` binary: flags to a `Config`, logging, signals (TERM and INT stop it,
+//! HUP reloads the TLS pairs); the library does the rest.
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use log::{error, info};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use halley::cli::Args;
@@ -17,7 +18,7 @@ fn main() -> ExitCode {
         .parse_env("RUST_LOG")
         .format_timestamp_millis()
         .init();
-    let mut signals = match Signals::new([SIGTERM, SIGINT]) {
+    let mut signals = match Signals::new([SIGTERM, SIGINT, SIGHUP]) {
         Ok(signals) => signals,
         Err(e) => {
             error!("cannot handle signals: {e}");
@@ -31,8 +32,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Some(signal) = signals.forever().next() {
+    for signal in signals.forever() {
+        if signal == SIGHUP {
+            // The certificate pairs (the only settings read again; a no-op without TLS).
+            server.reload_tls();
+            continue;
+        }
         info!("halley: signal {signal}, stopping");
+        break;
     }
     server.shutdown();
     ExitCode::SUCCESS

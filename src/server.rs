@@ -21,7 +21,7 @@ use crate::auth::TokenKey;
 use crate::bus::{loop_channel, Bus, LoopMessage};
 use crate::channel::ChannelIndex;
 use crate::config::{Config, ConfigError};
-use crate::engine::{self, EventLoop};
+use crate::engine::{self, EventLoop, Listening};
 use crate::net;
 use crate::stats::Stats;
 use crate::storage::catchup::FetchRequest;
@@ -32,6 +32,7 @@ use crate::storage::{
     StorageError,
 };
 use crate::subscriber::SubscriberApp;
+use crate::tls::TlsServer;
 
 /// Descriptors kept back from `--max-conns` when it is derived from the limit: the
 /// listeners, wakers and polls, each loop's reserve descriptor, the admin port's
@@ -87,15 +88,26 @@ fn exit_if_panics(name: &str, body: impl FnOnce()) {
 /// A running server.
 pub struct Server {
     subscriber_addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
     admin_addr: SocketAddr,
+    /// The certificate pairs in use (subscriber port's, admin port's), for reloads.
+    tls: Vec<TlsServer>,
     bus: Bus,
     admin_sender: AdminSender,
     threads: Vec<JoinHandle<()>>,
     stats: Arc<Stats>,
 }
 
-/// A subscriber loop's parts before it runs: its poll, listener and application.
-type LoopParts = (Poll, TcpListener, SubscriberApp);
+/// A subscriber loop's parts before it runs: its poll, listeners and application.
+type LoopParts = (Poll, Vec<Listening>, SubscriberApp);
+
+/// The listening sockets, bound: the subscriber port's (one per loop), its TLS twin's
+/// (one per loop, or none), and the admin port's.
+struct Bound {
+    subscribers: Vec<TcpListener>,
+    tls: Vec<TcpListener>,
+    admin: TcpListener,
+}
 
 impl Server {
     /// Binds every socket and starts every thread: the descriptor budget first, then
@@ -119,14 +131,21 @@ impl Server {
                 .map_err(|e| StartError::Config(ConfigError(format!("--admin-token-file: {e}"))))?;
             config.admin_token = Some(crate::auth::Secret::new(read));
         }
+        let tls = load_tls(&config)?;
         let (fd_limit, max_conns) = descriptor_budget(&config);
         let subscribers = Arc::new(Admission::new(max_conns));
         let config = Arc::new(config);
         let stats = Arc::new(Stats::new(config.threads));
         let log = open_log(&config, &stats)?;
-        let (listeners, admin_listener) = bind_listeners(&config)?;
-        let subscriber_addr = listeners[0].local_addr()?;
-        let admin_addr = admin_listener.local_addr()?;
+        let bound = bind_listeners(&config)?;
+        let subscriber_addr = bound.subscribers[0].local_addr()?;
+        let tls_addr = bound.tls.first().map(|l| l.local_addr()).transpose()?;
+        let admin_addr = bound.admin.local_addr()?;
+        let listeners = loop_listeners(bound.subscribers, bound.tls, &tls.subscriber);
+        let admin_listener = vec![Listening {
+            socket: bound.admin,
+            tls: tls.admin.clone(),
+        }];
         let admin_poll = Poll::new()?;
         let admin_waker = Arc::new(Waker::new(admin_poll.registry(), engine::WAKER)?);
         let (admin_sender, admin_inbox) = admin_channel(admin_waker.clone());
@@ -177,9 +196,17 @@ impl Server {
             "halley: subscribers on {subscriber_addr} ({} loops, at most {max_conns} connections, descriptor limit {fd_limit}), admin on {admin_addr}",
             config.threads
         );
+        if let Some(addr) = tls_addr {
+            info!("halley: subscribers over TLS on {addr}");
+        }
+        if tls.admin.is_some() {
+            info!("halley: the admin port speaks TLS");
+        }
         Ok(Server {
             subscriber_addr,
+            tls_addr,
             admin_addr,
+            tls: tls.subscriber.into_iter().chain(tls.admin).collect(),
             bus,
             admin_sender,
             threads,
@@ -192,9 +219,31 @@ impl Server {
         self.subscriber_addr
     }
 
+    /// Where subscribers connect over TLS, with `--tls-listen`.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
+    }
+
     /// Where publishers connect.
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin_addr
+    }
+
+    /// Reads every certificate pair again from its files (SIGHUP): new handshakes use
+    /// the new pairs, connections already open go on. A pair that fails to load is
+    /// logged and the one in use kept. Returns whether all loaded.
+    pub fn reload_tls(&self) -> bool {
+        let mut all = true;
+        for tls in &self.tls {
+            match tls.reload() {
+                Ok(()) => info!("halley: reloaded {}", tls.cert_path().display()),
+                Err(e) => {
+                    log::error!("halley: TLS pair not reloaded, the old one stays: {e}");
+                    all = false;
+                }
+            }
+        }
+        all
     }
 
     /// The server's counters.
@@ -265,27 +314,89 @@ fn open_log(
     Ok(Some((log, recovered)))
 }
 
+/// The TLS of each port, if it has one.
+struct PortsTls {
+    subscriber: Option<TlsServer>,
+    admin: Option<TlsServer>,
+}
+
+/// Reads the certificate pairs the flags name; one that does not load stops the start.
+fn load_tls(config: &Config) -> Result<PortsTls, StartError> {
+    let load =
+        |cert: &Option<std::path::PathBuf>, key: &Option<std::path::PathBuf>, flag: &str| match (
+            cert, key,
+        ) {
+            (Some(cert), Some(key)) => TlsServer::load(cert, key)
+                .map(Some)
+                .map_err(|e| StartError::Config(ConfigError(format!("{flag}: {e}")))),
+            _ => Ok(None),
+        };
+    Ok(PortsTls {
+        subscriber: load(&config.tls_cert, &config.tls_key, "--tls-cert/--tls-key")?,
+        admin: load(
+            &config.admin_tls_cert,
+            &config.admin_tls_key,
+            "--admin-tls-cert/--admin-tls-key",
+        )?,
+    })
+}
+
 /// Binds a listener per subscriber loop on one address (SO_REUSEPORT: the kernel
-/// spreads connections over them) and the admin listener.
-fn bind_listeners(config: &Config) -> Result<(Vec<TcpListener>, TcpListener), StartError> {
+/// spreads connections over them), as many on the TLS address if there is one, and
+/// the admin listener.
+fn bind_listeners(config: &Config) -> Result<Bound, StartError> {
     let bind = |addr: SocketAddr, reuse_port: bool, defer_accept: Duration| {
         net::bind_listener(addr, reuse_port, defer_accept)
             .map_err(|error| StartError::Bind { addr, error })
     };
-    let first = bind(config.listen, true, config.defer_accept)?;
-    let subscriber_addr = first.local_addr()?;
-    let mut listeners = vec![first];
-    for _ in 1..config.threads {
-        listeners.push(bind(subscriber_addr, true, config.defer_accept)?);
-    }
+    let per_loop = |addr: SocketAddr| -> Result<Vec<TcpListener>, StartError> {
+        let first = bind(addr, true, config.defer_accept)?;
+        let addr = first.local_addr()?;
+        let mut listeners = vec![first];
+        for _ in 1..config.threads {
+            listeners.push(bind(addr, true, config.defer_accept)?);
+        }
+        Ok(listeners)
+    };
+    let subscribers = per_loop(config.listen)?;
+    let tls = match config.tls_listen {
+        Some(addr) => per_loop(addr)?,
+        None => Vec::new(),
+    };
     let admin = bind(config.admin_listen, false, Duration::ZERO)?;
-    Ok((listeners, admin))
+    Ok(Bound {
+        subscribers,
+        tls,
+        admin,
+    })
+}
+
+/// Each loop's listeners: its plain one, and its TLS one if there is one.
+fn loop_listeners(
+    plain: Vec<TcpListener>,
+    tls: Vec<TcpListener>,
+    tls_server: &Option<TlsServer>,
+) -> Vec<Vec<Listening>> {
+    let mut tls = tls.into_iter();
+    plain
+        .into_iter()
+        .map(|socket| {
+            let mut listening = vec![Listening::plain(socket)];
+            if let (Some(socket), Some(server)) = (tls.next(), tls_server) {
+                listening.push(Listening {
+                    socket,
+                    tls: Some(server.clone()),
+                });
+            }
+            listening
+        })
+        .collect()
 }
 
 /// A subscriber application per listener, each with its poll and the inbox the bus
 /// feeds, its channel index starting from what storage recovered.
 fn subscriber_loops(
-    listeners: Vec<TcpListener>,
+    listeners: Vec<Vec<Listening>>,
     recovered: &[Recovered],
     config: &Arc<Config>,
     stats: &Arc<Stats>,

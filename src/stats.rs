@@ -71,6 +71,8 @@ counters! {
         conns_refused: Counter, "Connections refused with 503 at --max-conns (--admin-max-conns on the admin port).";
         fd_refusals: Counter, "Connections refused because the process ran out of file descriptors.";
         fd_exhaustions: Counter, "Times accepting found the process out of file descriptors.";
+        tls_handshakes: Counter, "TLS handshakes completed.";
+        tls_handshake_failures: Counter, "TLS connections closed before their handshake finished: refused by TLS, not TLS (plain HTTP gets a 400), closed by the peer, or not done within --header-timeout.";
     }
 }
 

@@ -15,8 +15,8 @@ const LAYERS: &[&[&str]] = &[
     &["http", "websocket", "net", "stats", "admission"],
     // What is published: channel names, events in every frame form, histories.
     &["channel"],
-    // Where events are kept; who may see them (tokens).
-    &["storage", "auth"],
+    // Where events are kept; who may see them (tokens); TLS over a socket.
+    &["storage", "auth", "tls"],
     // Messages to the admin thread (browser publishes) and their answers.
     &["admin_inbox"],
     // Settings; what a subscription asks and owes; messages to the loops.

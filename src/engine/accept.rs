@@ -6,13 +6,15 @@
 use std::sync::Arc;
 
 use log::{debug, warn};
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
+use super::event_loop::Listening;
 use super::{Application, ByteLayer, Connection, Conns, OnExhaustion};
 use crate::admission::Admission;
 use crate::net;
 use crate::stats::bump;
+use crate::tls::TlsSession;
 
 /// Most connections accepted in one turn of the loop, so a flood of new connections
 /// cannot starve the ones already open (the rest are accepted next turn).
@@ -25,8 +27,8 @@ pub const ACCEPT_PAUSE_MS: u64 = 50;
 /// A loop's accepting state.
 #[derive(Debug)]
 pub(super) struct Acceptor {
-    /// More connections may be waiting in the backlog.
-    pub pending: bool,
+    /// More connections may be waiting in each listener's backlog.
+    pub pending: Vec<bool>,
     /// Accepting is paused until then (out of descriptors).
     paused_until_ms: u64,
     /// The subscriber loops' admission, lowered when any thread runs out of
@@ -37,9 +39,9 @@ pub(super) struct Acceptor {
 }
 
 impl Acceptor {
-    pub fn new(subscribers: Arc<Admission>) -> Acceptor {
+    pub fn new(subscribers: Arc<Admission>, listeners: usize) -> Acceptor {
         Acceptor {
-            pending: false,
+            pending: vec![false; listeners],
             paused_until_ms: 0,
             subscribers,
             warned_full: false,
@@ -47,45 +49,50 @@ impl Acceptor {
         }
     }
 
-    /// Whether accepting should run this turn.
-    pub fn ready(&self, now_ms: u64) -> bool {
-        self.pending && now_ms >= self.paused_until_ms
+    /// Whether accepting on listener `index` should run this turn.
+    pub fn ready(&self, index: usize, now_ms: u64) -> bool {
+        self.pending[index] && now_ms >= self.paused_until_ms
     }
 
     /// When a paused accept should be tried again, if one waits.
     pub fn resume_at(&self) -> Option<u64> {
-        self.pending.then_some(self.paused_until_ms)
+        self.pending
+            .iter()
+            .any(|&pending| pending)
+            .then_some(self.paused_until_ms)
     }
 
-    /// Accepts what is waiting, up to `ACCEPTS_PER_TURN`; stays `pending` when more
-    /// may be waiting.
+    /// Accepts what is waiting on listener `index`, up to `ACCEPTS_PER_TURN`; stays
+    /// `pending` when more may be waiting.
     pub fn accept<A: Application>(
         &mut self,
-        listener: &TcpListener,
+        index: usize,
+        listening: &Listening,
         registry: &Registry,
         conns: &mut Conns<A::Conn>,
         app: &mut A,
     ) {
-        self.pending = false;
+        self.pending[index] = false;
         if !conns.reserve_lent {
             // Another thread may have taken the descriptor we last gave back.
             conns.reserve.reacquire();
         }
         for _ in 0..ACCEPTS_PER_TURN {
-            match listener.accept() {
+            match listening.socket.accept() {
                 Ok((socket, _)) => {
-                    self.admit(socket, false, registry, conns, app);
+                    self.admit(socket, listening, false, registry, conns, app);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 Err(e) if net::is_fd_exhaustion(&e) => {
-                    self.out_of_descriptors(listener, registry, conns, app);
+                    self.pending[index] = true;
+                    self.out_of_descriptors(listening, registry, conns, app);
                     return;
                 }
                 // ECONNABORTED and the like concern one connection only.
                 Err(e) => debug!("{}: accept: {e}", app.name()),
             }
         }
-        self.pending = true;
+        self.pending[index] = true;
     }
 
     /// Takes an accepted connection, or refuses it over the port's limit. Returns
@@ -93,6 +100,7 @@ impl Acceptor {
     fn admit<A: Application>(
         &mut self,
         socket: TcpStream,
+        listening: &Listening,
         on_reserve: bool,
         registry: &Registry,
         conns: &mut Conns<A::Conn>,
@@ -108,13 +116,25 @@ impl Acceptor {
                 );
                 self.warned_full = true;
             }
-            net::refuse(socket, conns.limits().refusal);
+            refuse(socket, listening, conns.limits().refusal);
             bump(&stats.conns_refused);
             return false;
         }
+        let io = match &listening.tls {
+            None => ByteLayer::Plain(socket),
+            Some(tls) => match TlsSession::new(socket, tls.config()) {
+                Ok(session) => ByteLayer::Tls(Box::new(session)),
+                Err(e) => {
+                    debug!("{}: TLS session: {e}", app.name());
+                    bump(&stats.tls_handshake_failures);
+                    conns.admission.leave();
+                    return false;
+                }
+            },
+        };
         bump(&stats.connections_accepted);
         bump(&stats.connections);
-        let mut conn = Connection::new(ByteLayer::Plain(socket), conns.cx.now_ms);
+        let mut conn = Connection::new(io, conns.cx.now_ms);
         conn.on_reserve = on_reserve;
         let key = conns.insert(conn);
         if on_reserve {
@@ -142,7 +162,7 @@ impl Acceptor {
     /// than spin on a listener that stays readable.
     fn out_of_descriptors<A: Application>(
         &mut self,
-        listener: &TcpListener,
+        listening: &Listening,
         registry: &Registry,
         conns: &mut Conns<A::Conn>,
         app: &mut A,
@@ -165,13 +185,15 @@ impl Acceptor {
         let handled = match conns.limits().on_exhaustion {
             OnExhaustion::Refuse => {
                 let refusal = conns.limits().refusal;
-                let refused = conns.reserve.with_released(|| match listener.accept() {
-                    Ok((socket, _)) => {
-                        net::refuse(socket, refusal);
-                        true
-                    }
-                    Err(_) => false,
-                });
+                let refused = conns
+                    .reserve
+                    .with_released(|| match listening.socket.accept() {
+                        Ok((socket, _)) => {
+                            refuse(socket, listening, refusal);
+                            true
+                        }
+                        Err(_) => false,
+                    });
                 if refused == Some(true) {
                     bump(&stats.fd_refusals);
                 }
@@ -181,9 +203,9 @@ impl Acceptor {
                 if conns.reserve_lent || !conns.reserve.release() {
                     false
                 } else {
-                    match listener.accept() {
+                    match listening.socket.accept() {
                         Ok((socket, _)) => {
-                            if !self.admit(socket, true, registry, conns, app) {
+                            if !self.admit(socket, listening, true, registry, conns, app) {
                                 conns.reserve.reacquire();
                             }
                             true
@@ -202,6 +224,13 @@ impl Acceptor {
             // report the waiting connections again by itself (edge-triggered).
             self.paused_until_ms = conns.cx.now_ms + ACCEPT_PAUSE_MS;
         }
-        self.pending = true;
+    }
+}
+
+/// Refuses a connection the port cannot take: with the port's plain answer, or, on a
+/// TLS listener (where an answer would cost a handshake), by closing it.
+fn refuse(socket: TcpStream, listening: &Listening, answer: &[u8]) {
+    if listening.tls.is_none() {
+        net::refuse(socket, answer);
     }
 }

@@ -1,21 +1,25 @@
-//! The bytes between a connection's socket and its protocol. Plain today: what the
-//! socket reads is the plaintext. TLS is a second variant here, a
-//! `rustls::ServerConnection` beside the socket (as in rustls's `tlsserver-mio`
-//! example): reading moves TLS records from the socket into it and plaintext out into
-//! the protocol's input; writing hands it plaintext and moves its records to the
-//! socket. Nothing above this layer knows which variant it talks to.
+//! The bytes between a connection's socket and its protocol: plain (what the socket
+//! reads is the plaintext), or TLS (`tls::TlsSession`: reading processes records into
+//! plaintext, writing seals plaintext into records). Nothing above this layer knows
+//! which it talks to, but for two questions that only TLS can answer yes to: whether
+//! records wait for the socket (`has_backlog`: the connection is not done until they
+//! are written) and whether a handshake is under way (a failure then is counted as a
+//! handshake's).
 
 use std::io::{self, IoSlice, Write};
 
 use mio::net::TcpStream;
 
 use crate::net::{self, ReadChunk, ReadOutcome};
+use crate::tls::TlsSession;
 
 /// A connection's socket and what sits on it.
 #[derive(Debug)]
 pub enum ByteLayer {
     /// Bytes go to and from the socket as they are.
     Plain(TcpStream),
+    /// TLS over the socket (boxed: a plain connection does not pay for its size).
+    Tls(Box<TlsSession>),
     /// A byte string to read and a buffer that takes a few bytes per write (unit
     /// tests drive whole connections with it: no socket).
     #[cfg(test)]
@@ -35,6 +39,7 @@ impl ByteLayer {
     ) -> io::Result<ReadOutcome> {
         match self {
             ByteLayer::Plain(socket) => net::read_into(socket, input, limit, to_the_end, chunk),
+            ByteLayer::Tls(session) => session.read_into(input, limit, to_the_end),
             #[cfg(test)]
             ByteLayer::Script(script) => Ok(script.read_into(input, limit)),
         }
@@ -44,8 +49,41 @@ impl ByteLayer {
     pub fn socket(&mut self) -> Option<&mut TcpStream> {
         match self {
             ByteLayer::Plain(socket) => Some(socket),
+            ByteLayer::Tls(session) => Some(session.socket()),
             #[cfg(test)]
             ByteLayer::Script(_) => None,
+        }
+    }
+
+    /// Whether output the protocol has handed over still waits for the socket (TLS
+    /// records sealed and not yet taken).
+    pub fn has_backlog(&self) -> bool {
+        match self {
+            ByteLayer::Tls(session) => session.has_backlog(),
+            _ => false,
+        }
+    }
+
+    /// Writes what waits in the layer itself. Returns whether the socket took any.
+    pub fn flush_backlog(&mut self) -> io::Result<bool> {
+        match self {
+            ByteLayer::Tls(session) => session.flush_backlog(),
+            _ => Ok(false),
+        }
+    }
+
+    /// Whether a TLS handshake is under way.
+    pub fn is_handshaking(&self) -> bool {
+        match self {
+            ByteLayer::Tls(session) => session.is_handshaking(),
+            _ => false,
+        }
+    }
+
+    /// The connection closes cleanly: TLS says so to the peer (close_notify).
+    pub fn close_cleanly(&mut self) {
+        if let ByteLayer::Tls(session) = self {
+            session.close_notify();
         }
     }
 }
@@ -54,6 +92,7 @@ impl Write for ByteLayer {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             ByteLayer::Plain(socket) => socket.write(buf),
+            ByteLayer::Tls(session) => session.write(buf),
             #[cfg(test)]
             ByteLayer::Script(script) => script.write_vectored(&[IoSlice::new(buf)]),
         }
@@ -62,6 +101,7 @@ impl Write for ByteLayer {
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match self {
             ByteLayer::Plain(socket) => socket.write_vectored(bufs),
+            ByteLayer::Tls(session) => session.write_vectored(bufs),
             #[cfg(test)]
             ByteLayer::Script(script) => script.write_vectored(bufs),
         }

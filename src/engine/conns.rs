@@ -161,12 +161,21 @@ impl<S> Conns<S> {
             let mut progress = false;
             let http = &mut conn.http;
             if conn.readable && http.wants_input(limits.max_input()) {
+                let handshaking = conn.io.is_handshaking();
                 let read = conn.io.read_into(
                     &mut http.input,
                     limits.max_input(),
                     http.peer_closing,
                     &mut self.cx.read_chunk,
                 );
+                if handshaking {
+                    let stats = app.conn_stats();
+                    match (&read, conn.io.is_handshaking()) {
+                        (Err(_), _) => bump(&stats.tls_handshake_failures),
+                        (Ok(_), false) => bump(&stats.tls_handshakes),
+                        (Ok(_), true) => {}
+                    }
+                }
                 match read {
                     Ok(ReadOutcome::Data(n)) => progress |= n > 0,
                     Ok(ReadOutcome::Drained(n)) => {
@@ -193,11 +202,19 @@ impl<S> Conns<S> {
                 progress |= self.read_messages(app, key);
             }
             let conn = &mut self.slab[key];
+            match conn.io.flush_backlog() {
+                Ok(true) => {
+                    conn.http.last_progress_ms = self.cx.now_ms;
+                    progress = true;
+                }
+                Ok(false) => {}
+                Err(_) => conn.http.broken = true,
+            }
             progress |= conn.http.flush(&mut conn.io, self.cx.now_ms);
             if conn.http.streams() && conn.http.out.pending() < limits.max_pending / 2 {
                 progress |= app.feed(&mut self.cx, key, conn);
             }
-            if conn.http.is_finished() {
+            if conn.http.is_finished(conn.io.has_backlog()) {
                 self.close(app, key);
                 return;
             }
@@ -294,6 +311,9 @@ impl<S> Conns<S> {
             self.timers.cancel(timer);
         }
         app.on_close(key, &mut conn);
+        if !conn.http.broken {
+            conn.io.close_cleanly();
+        }
         let on_reserve = conn.on_reserve;
         // No deregister: closing the socket (when `conn` drops) takes it out of the
         // epoll set, and one `epoll_ctl` per connection is worth saving. Its token may
@@ -322,7 +342,10 @@ impl<S> Conns<S> {
         } else {
             None
         };
-        let Some(deadline) = conn.http.deadline(&self.limits, application) else {
+        let Some(deadline) = conn
+            .http
+            .deadline(&self.limits, application, conn.io.has_backlog())
+        else {
             return;
         };
         match conn.timer {
@@ -356,13 +379,21 @@ impl<S> Conns<S> {
     fn on_timer<A: Application<Conn = S>>(&mut self, app: &mut A, key: usize) {
         let stats = app.conn_stats();
         let conn = &mut self.slab[key];
-        match conn.http.expired(self.cx.now_ms, &self.limits) {
+        match conn
+            .http
+            .expired(self.cx.now_ms, &self.limits, conn.io.has_backlog())
+        {
             Expiry::WriteStalled => {
                 bump(&stats.write_timeouts);
                 return self.close(app, key);
             }
             Expiry::KeepAlive => {
                 bump(&stats.keepalive_timeouts);
+                return self.close(app, key);
+            }
+            Expiry::Incomplete if conn.io.is_handshaking() => {
+                // Counted once, as the handshake's failure (PROTOCOL.md, "TLS").
+                bump(&stats.tls_handshake_failures);
                 return self.close(app, key);
             }
             Expiry::Incomplete => {

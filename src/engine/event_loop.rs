@@ -1,5 +1,5 @@
 //! The event loop, once for both ports, in the shape of mio's `tcp_server` example: a
-//! `Poll` with fixed tokens for the listener and the waker, `match event.token()`,
+//! `Poll` with fixed tokens for the listeners and the waker, `match event.token()`,
 //! accept until `WouldBlock` (or the per-turn bound), drive each ready connection,
 //! expire timers, sleep until the next deadline. The port's `Application` gets a call
 //! before each sleep and after each wake-up, for its own inbox.
@@ -14,11 +14,31 @@ use mio::{Events, Interest, Poll, Token};
 use super::accept::Acceptor;
 use super::{Application, Conns};
 use crate::admission::Admission;
+use crate::tls::TlsServer;
 
-/// Token of the listener.
-pub const LISTENER: Token = Token(usize::MAX - 1);
-/// Token of the waker the loop's inbox uses.
-pub const WAKER: Token = Token(usize::MAX - 2);
+/// Token of the waker the loop's inbox uses (`usize::MAX` is mio's own).
+pub const WAKER: Token = Token(usize::MAX - 1);
+/// Token of the first listener; the next ones count down from it.
+const FIRST_LISTENER: usize = usize::MAX - 2;
+
+/// Which listener a token names (a connection's token gives a number past the end).
+fn listener_index(token: usize) -> usize {
+    FIRST_LISTENER.checked_sub(token).unwrap_or(usize::MAX)
+}
+
+/// A listening socket of a loop, and the TLS its connections speak, if any.
+#[derive(Debug)]
+pub struct Listening {
+    pub socket: TcpListener,
+    pub tls: Option<TlsServer>,
+}
+
+impl Listening {
+    /// A listener whose connections speak plain HTTP.
+    pub fn plain(socket: TcpListener) -> Listening {
+        Listening { socket, tls: None }
+    }
+}
 
 /// Readiness events taken per poll.
 const EVENTS_PER_POLL: usize = 1024;
@@ -36,10 +56,12 @@ pub enum Flow {
     Exit,
 }
 
-/// One event loop serving one listener with one application.
+/// One event loop serving its listeners (a port, and its TLS twin) with one
+/// application.
 pub struct EventLoop<A: Application> {
     poll: Poll,
-    listener: Option<TcpListener>,
+    /// Empty once shutdown has begun.
+    listeners: Vec<Listening>,
     acceptor: Acceptor,
     conns: Conns<A::Conn>,
     app: A,
@@ -49,22 +71,27 @@ pub struct EventLoop<A: Application> {
 
 impl<A: Application> EventLoop<A> {
     /// A loop over `poll` (whose registry holds the application's waker as `WAKER`)
-    /// serving `listener`. `admission` counts and limits the port's connections;
-    /// `subscribers` is the subscriber loops' admission, lowered when the process runs
-    /// out of descriptors (the same one on a subscriber loop).
+    /// serving `listeners`. `admission` counts and limits the port's connections (over
+    /// all its listeners); `subscribers` is the subscriber loops' admission, lowered
+    /// when the process runs out of descriptors (the same one on a subscriber loop).
     pub fn new(
         poll: Poll,
-        mut listener: TcpListener,
+        mut listeners: Vec<Listening>,
         app: A,
         admission: Arc<Admission>,
         subscribers: Arc<Admission>,
     ) -> std::io::Result<EventLoop<A>> {
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        for (index, listening) in listeners.iter_mut().enumerate() {
+            poll.registry().register(
+                &mut listening.socket,
+                Token(FIRST_LISTENER - index),
+                Interest::READABLE,
+            )?;
+        }
         Ok(EventLoop {
             poll,
-            listener: Some(listener),
-            acceptor: Acceptor::new(subscribers),
+            acceptor: Acceptor::new(subscribers, listeners.len()),
+            listeners,
             conns: Conns::new(app.limits(), admission),
             app,
             shutdown_deadline_ms: u64::MAX,
@@ -98,8 +125,10 @@ impl<A: Application> EventLoop<A> {
             }
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.acceptor.pending = true,
                     WAKER => {}
+                    Token(token) if listener_index(token) < self.listeners.len() => {
+                        self.acceptor.pending[listener_index(token)] = true
+                    }
                     Token(key) => {
                         let closing = event.is_read_closed() || event.is_error();
                         self.conns.ready(key, event.is_readable(), closing);
@@ -107,11 +136,16 @@ impl<A: Application> EventLoop<A> {
                     }
                 }
             }
-            if let Some(listener) = &self.listener {
-                if self.acceptor.ready(self.conns.cx.now_ms) {
+            for (index, listening) in self.listeners.iter().enumerate() {
+                if self.acceptor.ready(index, self.conns.cx.now_ms) {
                     let registry = self.poll.registry();
-                    self.acceptor
-                        .accept(listener, registry, &mut self.conns, &mut self.app);
+                    self.acceptor.accept(
+                        index,
+                        listening,
+                        registry,
+                        &mut self.conns,
+                        &mut self.app,
+                    );
                 }
             }
             self.conns.expire(&mut self.app);
@@ -134,8 +168,10 @@ impl<A: Application> EventLoop<A> {
     /// Shutdown began: take the listener out of the poll (new connections wait in its
     /// backlog until the process exits) and give the rest a deadline to flush.
     fn stop_accepting(&mut self) {
-        if let Some(mut listener) = self.listener.take() {
-            let _ = self.poll.registry().deregister(&mut listener);
+        if self.shutdown_deadline_ms == u64::MAX {
+            for mut listening in self.listeners.drain(..) {
+                let _ = self.poll.registry().deregister(&mut listening.socket);
+            }
             self.shutdown_deadline_ms = self.conns.cx.now_ms + SHUTDOWN_FLUSH_MS;
         }
     }
@@ -143,8 +179,9 @@ impl<A: Application> EventLoop<A> {
     /// How long to sleep: not at all when work is waiting, else until the earliest
     /// deadline (a timer, a paused accept, the shutdown's end, the application's).
     fn poll_timeout(&self) -> Option<Duration> {
+        let now_ms = self.conns.cx.now_ms;
         if self.conns.has_again()
-            || (self.listener.is_some() && self.acceptor.ready(self.conns.cx.now_ms))
+            || (0..self.listeners.len()).any(|index| self.acceptor.ready(index, now_ms))
         {
             return Some(Duration::ZERO);
         }

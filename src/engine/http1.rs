@@ -242,10 +242,12 @@ impl Http1 {
 
     /// Whether the connection is done: failed, flushed its last answer, or its peer
     /// left between requests (or in the middle of one) with nothing left to write.
-    pub fn is_finished(&self) -> bool {
+    /// `layer_backlog`: the byte layer still holds output (TLS records).
+    pub fn is_finished(&self, layer_backlog: bool) -> bool {
+        let written = self.out.is_empty() && !layer_backlog;
         self.broken
-            || (self.phase == Phase::Closing && self.out.is_empty())
-            || (self.read_closed && self.reads_requests() && self.out.is_empty())
+            || (self.phase == Phase::Closing && written)
+            || (self.read_closed && self.reads_requests() && written)
     }
 
     /// What the input holds next, while requests are read and the output is not
@@ -497,33 +499,39 @@ impl Http1 {
 
     /// The connection's next deadline (ms) as far as HTTP knows: the keep-alive,
     /// header or body timeout by phase, or `application` while the application holds
-    /// it; and the write timeout while output waits.
-    pub fn deadline(&self, limits: &Limits, application: Option<u64>) -> Option<u64> {
+    /// it; and the write timeout while output waits (in `out`, or in the byte layer:
+    /// `layer_backlog`).
+    pub fn deadline(
+        &self,
+        limits: &Limits,
+        application: Option<u64>,
+        layer_backlog: bool,
+    ) -> Option<u64> {
+        let waiting = !self.out.is_empty() || layer_backlog;
         let phase = match self.phase {
             // Not idle while its answer is still being written: the write timeout runs.
-            Phase::Idle { .. } if !self.out.is_empty() => None,
+            Phase::Idle { .. } if waiting => None,
             Phase::Idle { since_ms } => Some(since_ms + limits.keepalive_ms),
             Phase::Head { since_ms } => Some(since_ms + limits.header_ms),
             Phase::Body { since_ms } => Some(since_ms + limits.body_ms),
             Phase::Answering | Phase::Streaming | Phase::WebSocket => application,
             Phase::Closing => None,
         };
-        let write = (!self.out.is_empty()).then(|| self.last_progress_ms + limits.write_ms);
+        let write = waiting.then(|| self.last_progress_ms + limits.write_ms);
         match (phase, write) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
     }
 
-    /// Which deadline has come at `now_ms`.
-    pub fn expired(&self, now_ms: u64, limits: &Limits) -> Expiry {
-        if !self.out.is_empty() && now_ms >= self.last_progress_ms + limits.write_ms {
+    /// Which deadline has come at `now_ms` (`layer_backlog` as for `deadline`).
+    pub fn expired(&self, now_ms: u64, limits: &Limits, layer_backlog: bool) -> Expiry {
+        let waiting = !self.out.is_empty() || layer_backlog;
+        if waiting && now_ms >= self.last_progress_ms + limits.write_ms {
             return Expiry::WriteStalled;
         }
         match self.phase {
-            Phase::Idle { since_ms }
-                if self.out.is_empty() && now_ms >= since_ms + limits.keepalive_ms =>
-            {
+            Phase::Idle { since_ms } if !waiting && now_ms >= since_ms + limits.keepalive_ms => {
                 Expiry::KeepAlive
             }
             Phase::Head { since_ms } if now_ms >= since_ms + limits.header_ms => Expiry::Incomplete,

@@ -5,13 +5,13 @@
 //!   application   SubscriberApp | AdminApp       what the port does with a request
 //!   protocol      Http1                          requests in, answers out; frames after
 //!                                                an upgrade (`Phase::WebSocket`)
-//!   byte layer    ByteLayer::Plain               plaintext to and from the socket; TLS next
+//!   byte layer    ByteLayer::Plain | Tls         plaintext to and from the socket, or
+//!                                                through a TLS session (`tls/`)
 //!   socket        mio::net::TcpStream
 //! ```
 //!
-//! - `byte_layer.rs`: the bytes between the socket and the protocol. Plain today; a
-//!   `rustls::ServerConnection` is a second variant there, reading and writing the
-//!   socket and handing plaintext up.
+//! - `byte_layer.rs`: the bytes between the socket and the protocol: plain, or a
+//!   `tls::TlsSession` reading and writing the socket and handing plaintext up.
 //! - `http1.rs`: the HTTP/1.1 state machine. It reads the connection's input buffer,
 //!   writes through a `std::io::Write` (the byte layer, or a byte string in tests),
 //!   and says what it wants next (more input, a deadline, to close); it never sees a
@@ -40,7 +40,7 @@ mod tests;
 pub use byte_layer::ByteLayer;
 pub use connection::Connection;
 pub use conns::{Conns, Cx};
-pub use event_loop::{EventLoop, Flow, WAKER};
+pub use event_loop::{EventLoop, Flow, Listening, WAKER};
 pub use http1::{Framing, Http1, Phase, Refusal, Request};
 
 use crate::http::RequestHead;

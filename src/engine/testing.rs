@@ -42,7 +42,7 @@ impl<A: Application> Harness<A> {
     fn script(&mut self, key: usize) -> &mut Script {
         match &mut self.conns.get_mut(key).expect("open").io {
             ByteLayer::Script(script) => script,
-            ByteLayer::Plain(_) => unreachable!("the harness makes scripted connections"),
+            _ => unreachable!("the harness makes scripted connections"),
         }
     }
 

@@ -12,6 +12,8 @@ pub struct Halley {
     pub admin: SocketAddr,
     /// The log line that says where it listens and how many connections it allows.
     pub start_line: String,
+    /// The log lines after it, as they come.
+    pub log: std::sync::mpsc::Receiver<String>,
 }
 
 impl Drop for Halley {
@@ -54,14 +56,15 @@ pub fn spawn_limited(args: &[&str], fd_limit: Option<u64>, inherited_fds: usize)
         .env_remove("RUST_LOG")
         .stderr(Stdio::piped());
     let child = command.spawn().expect("spawn halley");
+    let (sender, receiver) = std::sync::mpsc::channel();
     let mut halley = Halley {
         child,
         sub: "0.0.0.0:0".parse().unwrap(),
         admin: "0.0.0.0:0".parse().unwrap(),
         start_line: String::new(),
+        log: receiver,
     };
     let stderr = halley.child.stderr.take().unwrap();
-    let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if sender.send(line).is_err() {
@@ -71,7 +74,8 @@ pub fn spawn_limited(args: &[&str], fd_limit: Option<u64>, inherited_fds: usize)
     });
     let deadline = Instant::now() + super::WAIT;
     loop {
-        let line = receiver
+        let line = halley
+            .log
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             .expect("the start-up line");
         if let Some(rest) = line.split("subscribers on ").nth(1) {
@@ -102,6 +106,19 @@ impl Halley {
                 "halley did not exit within {within:?}"
             );
             std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits for a log line containing `needle` (bounded by `WAIT`); returns it.
+    pub fn wait_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + super::WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("no log line with {needle:?}"),
+            }
         }
     }
 

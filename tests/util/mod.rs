@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod tls;
 pub mod ws;
 
 use std::io::{ErrorKind, Read, Write};
@@ -22,6 +23,8 @@ pub const WAIT: Duration = Duration::from_secs(5);
 pub struct TestServer {
     server: Option<Server>,
     pub sub: SocketAddr,
+    /// The subscriber port over TLS, with `tls_listen`.
+    pub tls: Option<SocketAddr>,
     pub admin: SocketAddr,
     pub stats: Arc<Stats>,
 }
@@ -43,6 +46,7 @@ pub fn start_with(change: impl FnOnce(&mut Config)) -> TestServer {
     let server = Server::start(config).expect("server starts");
     TestServer {
         sub: server.subscriber_addr(),
+        tls: server.tls_addr(),
         admin: server.admin_addr(),
         stats: server.stats().clone(),
         server: Some(server),
@@ -181,9 +185,11 @@ impl Response {
     }
 }
 
-/// A raw HTTP client on one connection.
+/// A raw HTTP client on one connection, plain or over TLS.
 pub struct Client {
     pub stream: TcpStream,
+    /// The TLS client over `stream`, if the connection speaks TLS.
+    pub tls: Option<Box<rustls::ClientConnection>>,
     /// Received and not yet consumed.
     buf: Vec<u8>,
 }
@@ -199,12 +205,50 @@ impl Client {
         stream.set_nodelay(true).unwrap();
         Client {
             stream,
+            tls: None,
             buf: Vec::new(),
         }
     }
 
+    /// A client over TLS to `addr`, with its handshake done (bounded by `WAIT`).
+    pub fn connect_tls(addr: SocketAddr, config: Arc<rustls::ClientConfig>) -> Client {
+        Client::tls_over(
+            TcpStream::connect_timeout(&addr, WAIT).expect("connect"),
+            config,
+        )
+    }
+
+    /// A client over TLS on a socket connected elsewhere, with its handshake done.
+    pub fn tls_over(stream: TcpStream, config: Arc<rustls::ClientConfig>) -> Client {
+        let mut client = Client::from_stream(stream);
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut tls = rustls::ClientConnection::new(config, name).expect("TLS client");
+        client.stream.set_read_timeout(Some(WAIT)).unwrap();
+        while tls.is_handshaking() {
+            tls.complete_io(&mut client.stream).expect("TLS handshake");
+        }
+        client.tls = Some(Box::new(tls));
+        client
+    }
+
+    /// Writes through TLS when the connection speaks it.
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match &mut self.tls {
+            Some(tls) => rustls::Stream::new(tls.as_mut(), &mut self.stream).write_all(bytes),
+            None => self.stream.write_all(bytes),
+        }
+    }
+
+    /// Reads through TLS when the connection speaks it.
+    fn read_some(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match &mut self.tls {
+            Some(tls) => rustls::Stream::new(tls.as_mut(), &mut self.stream).read(buf),
+            None => self.stream.read(buf),
+        }
+    }
+
     pub fn send(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).expect("send");
+        self.write_all(bytes).expect("send");
     }
 
     /// Sends a GET for `path` (keep-alive).
@@ -228,7 +272,7 @@ impl Client {
         );
         self.stream.set_read_timeout(Some(left)).unwrap();
         let mut chunk = [0u8; 16384];
-        match self.stream.read(&mut chunk) {
+        match self.read_some(&mut chunk) {
             Ok(0) => false,
             Ok(n) => {
                 self.buf.extend_from_slice(&chunk[..n]);
@@ -382,7 +426,7 @@ impl Client {
         }
         self.stream.set_read_timeout(Some(window)).unwrap();
         let mut byte = [0u8; 1];
-        match self.stream.read(&mut byte) {
+        match self.read_some(&mut byte) {
             Ok(0) => false,
             Ok(_) => {
                 self.buf.push(byte[0]);
