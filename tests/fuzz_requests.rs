@@ -173,3 +173,77 @@ fn random_and_mutated_websocket_frames_never_panic_or_wedge() {
         assert_eq!(server.get("/sub/room.1?t=poll&since=0").status, 200);
     }
 }
+
+/// The first flight of a real TLS client (its ClientHello), as bytes.
+fn client_hello(config: std::sync::Arc<rustls::ClientConfig>) -> Vec<u8> {
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = rustls::ClientConnection::new(config, name).unwrap();
+    let mut hello = Vec::new();
+    while tls.wants_write() {
+        tls.write_tls(&mut hello).unwrap();
+    }
+    hello
+}
+
+#[test]
+fn random_and_mutated_tls_input_never_panics_or_wedges() {
+    let cert = util::tls::TestCert::new("fuzz");
+    let (cert_path, key_path) = (cert.cert.clone(), cert.key.clone());
+    let server = start_with(move |c| {
+        c.tls_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.tls_cert = Some(cert_path);
+        c.tls_key = Some(key_path);
+        c.header_timeout = std::time::Duration::from_millis(300);
+    });
+    let tls = server.tls.unwrap();
+    let hellos = [
+        client_hello(cert.client(util::tls::TLS13)),
+        client_hello(cert.client(util::tls::TLS12)),
+    ];
+    let input = (
+        0..hellos.len(),
+        prop::collection::vec((any::<usize>(), any::<u8>()), 0..6),
+        any::<usize>(),
+        prop::collection::vec(any::<u8>(), 0..300),
+    );
+    let config = ProptestConfig {
+        cases: 100,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    proptest!(config, |((which, flips, cut, random) in input, after_handshake in any::<bool>())| {
+        if after_handshake {
+            // Bytes that are no record of this session, after a real handshake.
+            let mut client = Client::connect_tls(tls, cert.client(util::tls::TLS13));
+            if client.stream.write_all(&random).is_ok() {
+                let _ = client.stream.shutdown(Shutdown::Write);
+                let mut sink = [0u8; 4096];
+                while matches!(std::io::Read::read(&mut client.stream, &mut sink), Ok(n) if n > 0) {}
+            }
+        } else {
+            // A ClientHello with bytes changed, cut short, or followed by random ones.
+            let mut hello = hellos[which].clone();
+            for (at, byte) in flips {
+                let len = hello.len();
+                hello[at % len] = byte;
+            }
+            hello.truncate(cut % (hello.len() + 1));
+            hello.extend_from_slice(&random);
+            send_and_drain(tls, &hello);
+        }
+    });
+    // Every loop still shakes hands and answers.
+    for _ in 0..20 {
+        let mut client = Client::connect_tls(tls, cert.client(util::tls::TLS13));
+        let response = client.exchange(b"GET /sub/a?t=poll&since=0 HTTP/1.1\r\nHost: t\r\n\r\n");
+        assert_eq!(response.status, 200);
+    }
+    assert!(server.counter("tls_handshake_failures") > 0);
+    let stats = server.stats_json();
+    for number in 0..2 {
+        assert!(
+            stats["loops"][number]["tls_handshakes"].as_u64().unwrap() > 0,
+            "loop {number} shook hands"
+        );
+    }
+}
