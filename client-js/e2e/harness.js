@@ -29,15 +29,19 @@ function startHalley(args = []) {
   return new Promise((resolve, reject) => {
     let log = "";
     const timer = setTimeout(() => reject(new Error("halley did not start: " + log)), WAIT_MS);
+    const tls = args.includes("--tls-listen");
     child.stderr.on("data", (chunk) => {
       log += chunk;
       const match = /subscribers on (\S+) .*admin on (\S+)/.exec(log);
-      if (match && !child.started) {
+      const tlsMatch = /subscribers over TLS on (\S+)/.exec(log);
+      if (match && (tlsMatch || !tls) && !child.started) {
         child.started = true;
         clearTimeout(timer);
         resolve({
           child,
           sub: "http://" + match[1],
+          // The TLS port by the name its test certificate carries.
+          tlsSub: tlsMatch ? "https://localhost:" + tlsMatch[1].split(":").pop() : null,
           admin: "http://" + match[2],
           stop: () => stopChild(child)
         });
@@ -79,10 +83,11 @@ async function waitFor(condition, what, ms = WAIT_MS) {
   }
 }
 
-function launch() {
+/** Launches Chromium; `extraArgs` are added to its command line. */
+function launch(extraArgs = []) {
   return chromium.launch({
     executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    args: [...extraArgs, "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
       "--disable-background-networking", "--disable-component-update", "--disable-sync",
       // Pages that Playwright fulfils have no address: Chromium counts them public
       // and bars their WebSockets to loopback (Local Network Access). A page served
