@@ -36,6 +36,7 @@ impl TokenKey {
     /// an EC P-256, Ed25519 or RSA key) or else an HS256 secret (its bytes, with a
     /// trailing newline taken off).
     pub fn from_file_content(content: &[u8]) -> Result<TokenKey, KeyError> {
+        super::ring_verifier::install();
         let text = content.trim_ascii();
         if text.starts_with(b"-----BEGIN") {
             return Self::from_pem(text);

@@ -1,9 +1,12 @@
 //! Signed tokens (PROTOCOL.md, "Authentication"): the key a server verifies them with
 //! (`key`), and a token verified into what it grants (`token`): the channels it may
 //! subscribe to and publish to, until when. Socket-free; the subscriber application
-//! asks it. Signatures are checked by the `jsonwebtoken` crate, never here.
+//! asks it. Tokens are parsed and their claims checked by the `jsonwebtoken` crate,
+//! their signatures by `ring` behind jsonwebtoken's provider interface
+//! (`ring_verifier`): never by code of ours.
 
 pub mod key;
+mod ring_verifier;
 pub mod token;
 
 pub use key::{KeyError, TokenKey};

@@ -84,6 +84,75 @@ fn es256_tokens_verify_with_the_public_key_and_no_other() {
     );
 }
 
+/// A key pair made by `openssl` (as an operator makes one): the private key's PEM and
+/// the public key's PEM. `kind` is `genpkey`'s algorithm.
+fn openssl_pair(kind: &str, options: &[&str]) -> (String, String) {
+    use std::process::Command;
+    let private = Command::new("openssl")
+        .args(["genpkey", "-algorithm", kind])
+        .args(options.iter().flat_map(|o| ["-pkeyopt", o]))
+        .output()
+        .expect("openssl");
+    assert!(private.status.success(), "openssl genpkey {kind}");
+    let mut public = Command::new("openssl")
+        .args(["pkey", "-pubout"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    public
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&private.stdout)
+        .unwrap();
+    let public = public.wait_with_output().unwrap();
+    (
+        String::from_utf8(private.stdout).unwrap(),
+        String::from_utf8(public.stdout).unwrap(),
+    )
+}
+
+/// Tokens signed with `private` verify with `key`; those signed with `other` do not.
+fn signed_by_the_key_and_no_other(
+    algorithm: Algorithm,
+    key: &TokenKey,
+    private: EncodingKey,
+    other: EncodingKey,
+) {
+    assert_eq!(key.algorithm(), algorithm);
+    let claims = serde_json::json!({"exp": NOW + 60, "channels": ["a"]});
+    let token = encode(&Header::new(algorithm), &claims, &private).unwrap();
+    let grant = verify(key, token.as_bytes(), NOW).unwrap();
+    assert!(grant.channels.matches("a"));
+    let forged = encode(&Header::new(algorithm), &claims, &other).unwrap();
+    assert_eq!(
+        verify(key, forged.as_bytes(), NOW),
+        Err(AuthError::BadSignature)
+    );
+}
+
+#[test]
+fn eddsa_and_rs256_tokens_verify_with_their_keys_and_no_other() {
+    let (private, public) = openssl_pair("ed25519", &[]);
+    let (other, _) = openssl_pair("ed25519", &[]);
+    signed_by_the_key_and_no_other(
+        Algorithm::EdDSA,
+        &TokenKey::from_file_content(public.as_bytes()).unwrap(),
+        EncodingKey::from_ed_pem(private.as_bytes()).unwrap(),
+        EncodingKey::from_ed_pem(other.as_bytes()).unwrap(),
+    );
+    let (private, public) = openssl_pair("RSA", &["rsa_keygen_bits:2048"]);
+    let (other, _) = openssl_pair("RSA", &["rsa_keygen_bits:2048"]);
+    signed_by_the_key_and_no_other(
+        Algorithm::RS256,
+        &TokenKey::from_file_content(public.as_bytes()).unwrap(),
+        EncodingKey::from_rsa_pem(private.as_bytes()).unwrap(),
+        EncodingKey::from_rsa_pem(other.as_bytes()).unwrap(),
+    );
+}
+
 #[test]
 fn every_refusal_says_which() {
     let key = hs_key();
