@@ -23,6 +23,7 @@ mod report;
 mod requests;
 mod scenarios;
 mod store;
+mod stream;
 mod subscribers;
 mod target;
 mod workers;

@@ -42,7 +42,7 @@ pub struct RequestResult {
 }
 
 struct Conn {
-    socket: mio::net::TcpStream,
+    socket: crate::stream::Stream,
     request: Vec<u8>,
     written: usize,
     input: Vec<u8>,
@@ -130,7 +130,12 @@ impl RequestLoop<'_> {
 
     /// Opens connection `number` and sends its request when it is writable.
     fn open(&mut self, number: usize) {
-        let Ok(mut socket) = self.sources.connect(self.spec.target.addr) else {
+        let tls = self.spec.target.tls.as_ref();
+        let Ok(mut socket) = self
+            .sources
+            .connect(self.spec.target.addr)
+            .and_then(|socket| crate::stream::Stream::new(socket, tls))
+        else {
             self.result.errors += 1;
             return;
         };
@@ -139,7 +144,7 @@ impl RequestLoop<'_> {
         if self
             .poll
             .registry()
-            .register(&mut socket, Token(entry.key()), interest)
+            .register(socket.socket(), Token(entry.key()), interest)
             .is_err()
         {
             self.result.errors += 1;
@@ -207,7 +212,7 @@ impl RequestLoop<'_> {
             }
         }
         let mut conn = self.conns.remove(key);
-        let _ = self.poll.registry().deregister(&mut conn.socket);
+        let _ = self.poll.registry().deregister(conn.socket.socket());
         drop(conn);
         self.next_for(key);
     }

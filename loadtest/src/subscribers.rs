@@ -45,7 +45,7 @@ pub struct SubscriberResult {
 }
 
 struct Sub {
-    socket: mio::net::TcpStream,
+    socket: crate::stream::Stream,
     request: Vec<u8>,
     written: usize,
     head_seen: bool,
@@ -168,7 +168,12 @@ impl SubscriberLoop<'_> {
         };
         for i in self.opened_up_to..due {
             let channel = channel_name(spec.offset + i, spec.channels);
-            let Ok(mut socket) = self.sources.connect(spec.target.addr) else {
+            let tls = spec.target.tls.as_ref();
+            let Ok(mut socket) = self
+                .sources
+                .connect(spec.target.addr)
+                .and_then(|socket| crate::stream::Stream::new(socket, tls))
+            else {
                 self.result.failed += 1;
                 continue;
             };
@@ -176,7 +181,7 @@ impl SubscriberLoop<'_> {
             let interest = Interest::READABLE | Interest::WRITABLE;
             self.poll
                 .registry()
-                .register(&mut socket, Token(entry.key()), interest)?;
+                .register(socket.socket(), Token(entry.key()), interest)?;
             entry.insert(Sub {
                 socket,
                 request: spec.target.get(&channel, true, &spec.extra_headers),
@@ -237,7 +242,7 @@ impl SubscriberLoop<'_> {
                 self.result.failed += 1;
             }
             let mut sub = self.subs.remove(key);
-            let _ = self.poll.registry().deregister(&mut sub.socket);
+            let _ = self.poll.registry().deregister(sub.socket.socket());
         }
     }
 }

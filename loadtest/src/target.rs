@@ -1,11 +1,17 @@
 //! Where requests go: a URL template (`http://127.0.0.1:8080/sub/{channel}?t=stream`,
-//! or `ws://` for a WebSocket handshake on that path) turned into an address, a Host
+//! or `ws://` for a WebSocket handshake on that path; `https://` and `wss://` the same
+//! over TLS, trusting the certificate in the file `HALLEY_LOAD_CACERT` names, which
+//! worker processes inherit) turned into an address, a Host
 //! header and a path per channel, and the loopback
 //! source addresses connections are spread over (each source address has its own
 //! range of ephemeral ports, so more of them hold more connections).
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+
+/// The environment variable naming the certificate (PEM) `https://` targets trust.
+pub const CACERT_VAR: &str = "HALLEY_LOAD_CACERT";
 
 /// A parsed `http://` URL template.
 #[derive(Debug, Clone)]
@@ -17,6 +23,8 @@ pub struct Target {
     /// `ws://`: the GET is a WebSocket handshake (answered `101`), and the server's
     /// frames follow it unmasked, so markers are found in them as in any framing.
     pub websocket: bool,
+    /// `https://` or `wss://`: the client configuration to speak TLS with.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// The handshake's headers (RFC 6455's example key: the answer is not checked).
@@ -24,10 +32,26 @@ const WEBSOCKET_HEADERS: &str = "Upgrade: websocket\r\nConnection: Upgrade\r\nSe
 
 impl Target {
     pub fn parse(url: &str) -> Result<Target, String> {
-        let (rest, websocket) = match (url.strip_prefix("http://"), url.strip_prefix("ws://")) {
-            (Some(rest), _) => (rest, false),
-            (None, Some(rest)) => (rest, true),
-            (None, None) => return Err(format!("{url}: only http:// and ws:// URLs")),
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| format!("{url}: not a URL"))?;
+        let (websocket, secure) = match scheme {
+            "http" => (false, false),
+            "ws" => (true, false),
+            "https" => (false, true),
+            "wss" => (true, true),
+            _ => {
+                return Err(format!(
+                    "{url}: only http://, ws://, https:// and wss:// URLs"
+                ))
+            }
+        };
+        let tls = if secure {
+            let path = std::env::var(CACERT_VAR)
+                .map_err(|_| format!("{url}: set {CACERT_VAR} to the certificate to trust"))?;
+            Some(crate::stream::client_config(&path)?)
+        } else {
+            None
         };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
@@ -43,6 +67,7 @@ impl Target {
             host: authority.to_string(),
             path: path.to_string(),
             websocket,
+            tls,
         })
     }
 
@@ -151,7 +176,7 @@ mod tests {
             String::from_utf8(t.get("a", false, "Accept: x\r\n")).unwrap(),
             "GET /sub/a?t=stream HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nConnection: close\r\nAccept: x\r\n\r\n"
         );
-        assert!(Target::parse("https://x").is_err());
+        assert!(Target::parse("ftp://x").is_err());
         let ws = Target::parse("ws://127.0.0.1:8080/sub/{channel}?t=ws").unwrap();
         let handshake = String::from_utf8(ws.get("a", false, "")).unwrap();
         assert!(handshake.starts_with("GET /sub/a?t=ws HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"));
