@@ -1,4 +1,4 @@
-# Sourced by limits.sh and websocket.sh (with L, RESULTS and ROUNDS set): one
+# Sourced by limits.sh, websocket.sh and tls.sh (with L, RESULTS and ROUNDS set): one
 # measurement appended to the run's JSON lines, and the order of the servers turned
 # each round.
 

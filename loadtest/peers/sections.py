@@ -4,6 +4,7 @@ where its markers are, or added at the end), ending with the findings written by
 hand beside the scripts."""
 import json
 import os
+import statistics
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -57,3 +58,47 @@ def fmt(value, decimals=2):
     if abs(value) >= 100:
         return f"{value:,.0f}"
     return f"{value:,.{decimals}f}".rstrip("0").rstrip(".")
+
+
+def median(runs, scenario, server, key):
+    """The median of KEY over the rounds, or None without a run."""
+    vs = values(runs, scenario, server, key)
+    return statistics.median(vs) if vs else None
+
+
+def cell(runs, scenario, server, key, decimals=3):
+    """A table cell: the median of the rounds and, in brackets, lowest–highest."""
+    vs = values(runs, scenario, server, key)
+    if not vs:
+        return "–"
+    return (f"{fmt(statistics.median(vs), decimals)} "
+            f"({fmt(min(vs), decimals)}–{fmt(max(vs), decimals)})")
+
+
+def per_round(runs, scenario, a, b, key):
+    """A / B round by round (the ratios of one run), as text."""
+    pairs = zip(values(runs, scenario, a, key), values(runs, scenario, b, key))
+    return " ".join(f"{x / y:.2f}" for x, y in pairs if y)
+
+
+def tables(runs, scenarios):
+    """A table per (title, scenario, servers, [(label, key)]): a row per measure, a
+    column per server that ran it."""
+    lines = []
+    for title, scenario, servers, metrics in scenarios:
+        present = [s for s in servers if (scenario, s) in runs]
+        if not present:
+            continue
+        lines += [f"### {title}", ""]
+        lines.append("| measure | " + " | ".join(present) + " |")
+        lines.append("|---|" + "---|" * len(present))
+        for label, key in metrics:
+            cells = " | ".join(cell(runs, scenario, s, key) for s in present)
+            lines.append(f"| {label} | {cells} |")
+        lines.append("")
+    return lines
+
+
+def goal(text, shown, met):
+    """A row of a goals table."""
+    return f"| {text} | {shown} | {'met' if met else '**not met**'} |"

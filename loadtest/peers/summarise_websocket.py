@@ -6,7 +6,6 @@ and replaces the one there.
 
     summarise_websocket.py RESULTS.jsonl ROUNDS REV docs/benchmarks.md
 """
-import statistics
 import sys
 
 import sections
@@ -43,19 +42,11 @@ def values(scenario, server, key):
 
 
 def median(scenario, server, key):
-    vs = values(scenario, server, key)
-    return statistics.median(vs) if vs else None
-
-
-def cell(scenario, server, key):
-    vs = values(scenario, server, key)
-    if not vs:
-        return "–"
-    return f"{sections.fmt(statistics.median(vs), 3)} ({sections.fmt(min(vs), 3)}–{sections.fmt(max(vs), 3)})"
+    return sections.median(runs, scenario, server, key)
 
 
 def per_round(scenario, a, b, key):
-    return " ".join(f"{x / y:.2f}" for x, y in zip(values(scenario, a, key), values(scenario, b, key)) if y)
+    return sections.per_round(runs, scenario, a, b, key)
 
 
 lines = ["", f"## WebSocket subscribers ({rev})", ""]
@@ -68,16 +59,7 @@ lines.append(
     "processes) over the subscribers held, divided by their number."
 )
 lines.append("")
-for title, scenario, servers, metrics in SCENARIOS:
-    present = [s for s in servers if (scenario, s) in runs]
-    if not present:
-        continue
-    lines += [f"### {title}", ""]
-    lines.append("| measure | " + " | ".join(present) + " |")
-    lines.append("|---|" + "---|" * len(present))
-    for label, key in metrics:
-        lines.append(f"| {label} | " + " | ".join(cell(scenario, s, key) for s in present) + " |")
-    lines.append("")
+lines += sections.tables(runs, SCENARIOS)
 
 mem = "server_bytes_per_subscriber"
 h_mem, n_mem = median(HOLD, "halley-ws", mem), median(HOLD, "nchan-ws", mem)
@@ -87,9 +69,7 @@ lost = sum(values(FAN, "halley-ws", "lost") + values(FAN, "halley-ws", "duplicat
            + values(FAN, "halley-ws", "out_of_order"))
 
 
-def goal(text, shown, met):
-    return f"| {text} | {shown} | {'met' if met else '**not met**'} |"
-
+goal = sections.goal
 
 lines += ["### Against the goals of issue 16 (medians above)", ""]
 lines += ["| goal | measured | |", "|---|---|---|"]

@@ -28,32 +28,9 @@ if ! command -v nginx >/dev/null || [ ! -e /usr/lib/nginx/modules/ngx_nchan_modu
 fi
 cargo build --release --quiet -p halley -p halley-load
 REV=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo "+changes")
-for port in 8080 8081 8090 8091; do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    echo "127.0.0.1:$port is taken: stop what listens there first" >&2; exit 1
-  fi
-done
-
-wait_port() { # port: until something accepts connections there (10 s)
-  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
-  echo "nothing listens on 127.0.0.1:$1" >&2; return 1
-}
-HALLEY=; NGINX=
-start_halley() {
-  "$ROOT/target/release/halley" --listen 127.0.0.1:8080 --admin-listen 127.0.0.1:8081 --log-level warn &
-  HALLEY=$!
-  wait_port 8080; wait_port 8081
-}
-stop_halley() { if [ -n "$HALLEY" ]; then kill "$HALLEY" 2>/dev/null || true; wait "$HALLEY" 2>/dev/null || true; fi; HALLEY=; }
-start_nginx() {
-  rm -rf "$RUN/nginx"; mkdir -p "$RUN/nginx/tmp"; cp loadtest/peers/nginx.conf "$RUN/nginx/"
-  nginx -p "$RUN/nginx" -c "$RUN/nginx/nginx.conf" -g 'daemon off;' 2>/dev/null &
-  NGINX=$!
-  wait_port 8090; wait_port 8091
-  sleep 0.3
-  NGINX_PIDS="$NGINX,$(pgrep -d, -P "$NGINX")"
-}
-stop_nginx() { if [ -n "$NGINX" ]; then kill "$NGINX" 2>/dev/null || true; wait "$NGINX" 2>/dev/null || true; fi; NGINX=; }
+# shellcheck source=servers.sh
+source loadtest/peers/servers.sh
+refuse_taken_ports 8080 8081 8090 8091
 trap 'stop_halley; stop_nginx' EXIT
 
 # shellcheck source=rounds.sh
@@ -65,7 +42,7 @@ for round in $(seq "$ROUNDS"); do
   for who in $(rotate "$round" halley-ws halley-sse nchan-ws nchan-sse); do
     case $who in
       halley-*) stop_halley; start_halley ;;
-      nchan-*) stop_nginx; start_nginx ;;
+      nchan-*) stop_nginx; start_nginx loadtest/peers/nginx.conf -- 8090 8091 ;;
     esac
     case $who in
       halley-ws) measure halley-ws "$HALLEY" "$round" hold --url 'ws://127.0.0.1:8080/sub/{channel}?t=ws' "${HOLD[@]}" ;;
@@ -76,7 +53,7 @@ for round in $(seq "$ROUNDS"); do
     esac
   done
 done
-stop_halley; start_halley; stop_nginx; start_nginx
+stop_halley; start_halley; stop_nginx; start_nginx loadtest/peers/nginx.conf -- 8090 8091
 for round in $(seq "$ROUNDS"); do
   for who in $(rotate "$round" halley-ws halley-sse nchan-ws); do
     case $who in
