@@ -1,5 +1,17 @@
-# Sourced by websocket.sh and tls.sh (with ROOT and RUN set): waiting for a port,
-# and starting and stopping Halley and nginx (each measurement may want a fresh one).
+# Sourced by websocket.sh and tls.sh (with ROOT and RUN set, in ROOT): nginx and Nchan
+# from Debian's packages and the release builds, the revision measured, waiting for a
+# port, and starting and stopping Halley and nginx (each measurement may want a fresh
+# one).
+
+ensure_builds() { # installs nginx and Nchan when missing (as root), builds both binaries
+  if ! command -v nginx >/dev/null || [ ! -e /usr/lib/nginx/modules/ngx_nchan_module.so ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light libnginx-mod-nchan >/dev/null
+  fi
+  cargo build --release --quiet -p halley -p halley-load
+}
+measured_rev() { # the commit measured, marked when the server's sources differ from it
+  echo "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo "+changes")"
+}
 
 wait_port() { # port: until something accepts connections there (10 s)
   for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done

@@ -24,13 +24,10 @@ RESULTS=$RUN/results.jsonl
 L=$ROOT/target/release/halley-load
 cd "$ROOT"
 
-if ! command -v nginx >/dev/null || [ ! -e /usr/lib/nginx/modules/ngx_nchan_module.so ]; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light libnginx-mod-nchan >/dev/null
-fi
-cargo build --release --quiet -p halley -p halley-load
-REV=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo "+changes")
 # shellcheck source=servers.sh
 source loadtest/peers/servers.sh
+ensure_builds
+REV=$(measured_rev)
 refuse_taken_ports 8080 8081 8443 8450 8453 8091
 
 # One pair for both servers, a leaf (CA:FALSE) for localhost and 127.0.0.1.
