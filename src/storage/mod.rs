@@ -29,6 +29,7 @@ pub mod memory;
 pub mod reader;
 pub mod record;
 mod recovery;
+pub mod redis_store;
 pub mod retention;
 pub mod segment;
 pub mod syncer;

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod redis;
 pub mod tls;
 pub mod ws;
 

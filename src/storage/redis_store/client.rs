@@ -1,0 +1,212 @@
+//! A blocking Redis client on one connection, for a thread of its own (never a loop's):
+//! publish and close through the scripts, read a channel's events after an id, and a
+//! channel's bounds. Every call is bounded by the timeout given at connect.
+
+use std::fmt;
+use std::time::Duration;
+
+use redis::{Connection, Script, Value};
+
+use super::{keys, scripts};
+use crate::storage::Bounds;
+
+/// Why a call to Redis failed.
+#[derive(Debug)]
+pub enum RedisError {
+    /// No connection, or it broke, or it timed out: the call may or may not have taken
+    /// effect (a publish is then answered `503`, PROTOCOL.md "Several servers").
+    Unavailable(String),
+    /// Redis answered, with an error or something these scripts never return.
+    Refused(String),
+}
+
+impl fmt::Display for RedisError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RedisError::Unavailable(e) => write!(f, "Redis unavailable: {e}"),
+            RedisError::Refused(e) => write!(f, "Redis refused: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for RedisError {}
+
+impl From<redis::RedisError> for RedisError {
+    fn from(e: redis::RedisError) -> RedisError {
+        if e.is_io_error()
+            || e.is_timeout()
+            || e.is_connection_dropped()
+            || e.is_connection_refusal()
+        {
+            RedisError::Unavailable(e.to_string())
+        } else {
+            RedisError::Refused(e.to_string())
+        }
+    }
+}
+
+/// What a publish or close did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// Stored and announced with this id.
+    New(u64),
+    /// The channel was closed already, by the marker with this id; nothing was written.
+    AlreadyClosed(u64),
+}
+
+/// One event read back from a channel's stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub id: u64,
+    /// `None` for the close marker.
+    pub data: Option<Vec<u8>>,
+}
+
+/// A connection to one Redis, with the scripts loaded on first use.
+pub struct RedisStore {
+    connection: Connection,
+    publish: Script,
+    close: Script,
+    /// `MAXLEN ~` of each channel's stream.
+    keep: usize,
+}
+
+impl RedisStore {
+    /// Connects to `url` (`redis://host:port/db`), every call bounded by `timeout`,
+    /// keeping about `keep` events per channel.
+    pub fn connect(url: &str, timeout: Duration, keep: usize) -> Result<RedisStore, RedisError> {
+        let client = redis::Client::open(url).map_err(|e| RedisError::Refused(e.to_string()))?;
+        let connection = client.get_connection_with_timeout(timeout)?;
+        connection.set_read_timeout(Some(timeout))?;
+        connection.set_write_timeout(Some(timeout))?;
+        Ok(RedisStore {
+            connection,
+            publish: Script::new(scripts::PUBLISH),
+            close: Script::new(scripts::CLOSE),
+            keep: keep.max(1),
+        })
+    }
+
+    /// Stores `data` as the next event of `channel`, at an id above `floor`, and
+    /// announces it to every server.
+    pub fn publish(
+        &mut self,
+        channel: &str,
+        data: &[u8],
+        floor: u64,
+    ) -> Result<Stored, RedisError> {
+        let script = self.publish.clone();
+        self.run(&script, channel, data, floor)
+    }
+
+    /// Closes `channel`: its close marker takes the next id (above `floor`).
+    pub fn close(&mut self, channel: &str, floor: u64) -> Result<Stored, RedisError> {
+        let script = self.close.clone();
+        self.run(&script, channel, b"", floor)
+    }
+
+    fn run(
+        &mut self,
+        script: &Script,
+        channel: &str,
+        data: &[u8],
+        floor: u64,
+    ) -> Result<Stored, RedisError> {
+        let (id, status): (u64, u8) = script
+            .key(keys::meta(channel))
+            .key(keys::log(channel))
+            .arg(channel)
+            .arg(data)
+            .arg(floor)
+            .arg(self.keep)
+            .arg(keys::ANNOUNCEMENTS)
+            .invoke(&mut self.connection)?;
+        match status {
+            0 => Ok(Stored::New(id)),
+            1 => Ok(Stored::AlreadyClosed(id)),
+            other => Err(RedisError::Refused(format!("script status {other}"))),
+        }
+    }
+
+    /// Up to `count` events of `channel` after id `after`, oldest first.
+    pub fn read_after(
+        &mut self,
+        channel: &str,
+        after: u64,
+        count: usize,
+    ) -> Result<Vec<StoredEvent>, RedisError> {
+        let reply: Value = redis::cmd("XRANGE")
+            .arg(keys::log(channel))
+            .arg(format!("(0-{after}"))
+            .arg("+")
+            .arg("COUNT")
+            .arg(count.max(1))
+            .query(&mut self.connection)?;
+        parse_range(reply)
+    }
+
+    /// What Redis holds of `channel`.
+    pub fn bounds(&mut self, channel: &str) -> Result<Bounds, RedisError> {
+        let (last, closed): (Option<u64>, Option<u64>) = redis::cmd("HMGET")
+            .arg(keys::meta(channel))
+            .arg("last")
+            .arg("closed")
+            .query(&mut self.connection)?;
+        let last_id = last.unwrap_or(0);
+        let first: Value = redis::cmd("XRANGE")
+            .arg(keys::log(channel))
+            .arg("-")
+            .arg("+")
+            .arg("COUNT")
+            .arg(1)
+            .query(&mut self.connection)?;
+        let first_id = parse_range(first)?.first().map_or(last_id + 1, |e| e.id);
+        Ok(Bounds {
+            first_id,
+            last_id,
+            closed_id: closed,
+        })
+    }
+}
+
+/// The entries of an `XRANGE` reply: `[[id, [field, value, ...]], ...]`.
+fn parse_range(reply: Value) -> Result<Vec<StoredEvent>, RedisError> {
+    let bad = |what: &str| RedisError::Refused(format!("an XRANGE reply with {what}"));
+    let Value::Array(entries) = reply else {
+        return Err(bad("no array"));
+    };
+    let mut events = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let Value::Array(mut parts) = entry else {
+            return Err(bad("an entry that is no array"));
+        };
+        if parts.len() != 2 {
+            return Err(bad("an entry of another shape"));
+        }
+        let fields = parts.pop().expect("two parts");
+        let id = match parts.pop().expect("two parts") {
+            Value::BulkString(id) => entry_id(&id).ok_or_else(|| bad("an id not ours"))?,
+            _ => return Err(bad("an id that is no string")),
+        };
+        let Value::Array(mut fields) = fields else {
+            return Err(bad("fields that are no array"));
+        };
+        if fields.len() != 2 {
+            return Err(bad("other fields"));
+        }
+        let value = fields.pop().expect("two fields");
+        let data = match (fields.pop().expect("two fields"), value) {
+            (Value::BulkString(field), Value::BulkString(data)) if field == b"d" => Some(data),
+            (Value::BulkString(field), _) if field == b"c" => None,
+            _ => return Err(bad("an unknown field")),
+        };
+        events.push(StoredEvent { id, data });
+    }
+    Ok(events)
+}
+
+/// The event id of a stream entry id `0-ID`.
+fn entry_id(id: &[u8]) -> Option<u64> {
+    let id = std::str::from_utf8(id).ok()?.strip_prefix("0-")?;
+    id.parse().ok().filter(|&id| id >= 1)
+}

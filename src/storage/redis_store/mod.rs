@@ -1,0 +1,23 @@
+//! Redis as the shared storage of several Halley servers (`--redis`, PROTOCOL.md
+//! "Several servers"): the first pieces, not yet wired to the admin port or the loops.
+//!
+//! - `keys.rs`: the names of a channel's keys, in one hash slot (`{channel}`), so that
+//!   one script touches them all on one Redis Cluster shard.
+//! - `scripts.rs`: the Lua scripts that publish and close atomically: the channel's
+//!   next id (never below a floor the caller knows of), the event appended to the
+//!   channel's stream under that id, and its announcement, in one step.
+//! - `announcement.rs`: the bytes of an announcement, written by the script and read by
+//!   every server (from strangers' reach: a Redis anyone may publish to).
+//! - `client.rs`: a blocking client on one connection, for a thread of its own: publish,
+//!   close, read after an id, bounds.
+//!
+//! Ids are the stream's entry ids: event 7 of a channel is entry `0-7`, so a catch-up
+//! is one `XRANGE` from the cursor, and Redis itself refuses an id that goes back.
+
+pub mod announcement;
+pub mod client;
+pub mod keys;
+pub mod scripts;
+
+pub use announcement::{Announcement, AnnouncementError, Kind};
+pub use client::{RedisError, RedisStore, Stored, StoredEvent};
