@@ -20,6 +20,8 @@
 //!   `syncer.rs`: the thread that runs its syncs.
 //! - `wal.rs`: the write-ahead log, one file for every channel, written once a turn.
 //! - `catchup.rs`: the reader thread.
+//! - `redis_store/`: Redis as the storage several servers share (`--redis`, issue 18):
+//!   its scripts, announcements and blocking client, not yet wired in.
 
 pub mod catchup;
 pub mod disk;
