@@ -67,6 +67,7 @@ pub struct RedisStore {
     connection: Connection,
     publish: Script,
     close: Script,
+    raise: Script,
     /// `MAXLEN ~` of each channel's stream.
     keep: usize,
 }
@@ -83,6 +84,7 @@ impl RedisStore {
             connection,
             publish: Script::new(scripts::PUBLISH),
             close: Script::new(scripts::CLOSE),
+            raise: Script::new(scripts::RAISE),
             keep: keep.max(1),
         })
     }
@@ -126,6 +128,16 @@ impl RedisStore {
             1 => Ok(Stored::AlreadyClosed(id)),
             other => Err(RedisError::Refused(format!("script status {other}"))),
         }
+    }
+
+    /// Raises `channel`'s counter to at least `floor` (after Redis may have lost data).
+    /// Returns the counter after.
+    pub fn raise(&mut self, channel: &str, floor: u64) -> Result<u64, RedisError> {
+        Ok(self
+            .raise
+            .key(keys::meta(channel))
+            .arg(floor)
+            .invoke(&mut self.connection)?)
     }
 
     /// Up to `count` events of `channel` after id `after`, oldest first.

@@ -9,7 +9,10 @@
 //! - `announcement.rs`: the bytes of an announcement, written by the script and read by
 //!   every server (from strangers' reach: a Redis anyone may publish to).
 //! - `client.rs`: a blocking client on one connection, for a thread of its own: publish,
-//!   close, read after an id, bounds.
+//!   close, raise a counter, read after an id, bounds.
+//! - `listener.rs`: a server's ear: every announcement heard, each channel's events
+//!   handed on in id order exactly once, holes filled from the stream, the
+//!   subscription remade when it breaks.
 //!
 //! Ids are the stream's entry ids: event 7 of a channel is entry `0-7`, so a catch-up
 //! is one `XRANGE` from the cursor, and Redis itself refuses an id that goes back.
@@ -17,7 +20,9 @@
 pub mod announcement;
 pub mod client;
 pub mod keys;
+pub mod listener;
 pub mod scripts;
 
 pub use announcement::{Announcement, AnnouncementError, Kind};
 pub use client::{RedisError, RedisStore, Stored, StoredEvent};
+pub use listener::{Heard, Listener};

@@ -43,3 +43,17 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '0-' .. id, 'c', '')
 redis.call('PUBLISH', ARGV[5], 'halley1 c ' .. id .. ' ' .. ARGV[1] .. '\n')
 return {id, 0}
 "#;
+
+/// Raises a channel's counter to at least `ARGV[1]` (`KEYS[1]` its meta hash): what a
+/// server does for every channel it has delivered, when it reconnects to a Redis that
+/// may have lost data, so that the next id is above all it delivered. Returns the
+/// counter after.
+pub const RAISE: &str = r#"
+local last = tonumber(redis.call('HGET', KEYS[1], 'last') or '0')
+local floor = tonumber(ARGV[1])
+if floor > last then
+  redis.call('HSET', KEYS[1], 'last', floor)
+  return floor
+end
+return last
+"#;
