@@ -8,8 +8,9 @@ mod util;
 use std::time::Duration;
 
 use halley::storage::redis_store::{
-    Announcement, Kind, RedisError, RedisStore, Stored, StoredEvent,
+    keys, Announcement, Kind, RedisError, RedisReader, RedisStore, Stored, StoredEvent,
 };
+use halley::storage::{StorageReader, Stored as StoredItem};
 use util::redis::RedisServer;
 
 const TIMEOUT: Duration = Duration::from_secs(2);
@@ -187,4 +188,90 @@ fn redis_gone_is_unavailable_not_a_panic() {
     ));
     let refused = RedisStore::connect(&format!("redis://127.0.0.1:{port}/0"), TIMEOUT, 10);
     assert!(matches!(refused, Err(RedisError::Unavailable(_))));
+}
+
+/// What a catch-up read yields, as text: `3:data` for an event (`3:closed` for the
+/// close marker), `gap 2-9` for a gap.
+fn read(
+    reader: &mut RedisReader,
+    channel: &str,
+    cursor: u64,
+    to: u64,
+    max_bytes: usize,
+) -> Vec<String> {
+    reader
+        .read_after(channel, cursor, to, max_bytes)
+        .into_iter()
+        .map(|item| match item {
+            StoredItem::Event(e) if e.closed => format!("{}:closed", e.id),
+            StoredItem::Event(e) => {
+                let json = String::from_utf8(e.json.to_vec()).unwrap();
+                let data = json
+                    .rsplit("\"data\":\"")
+                    .next()
+                    .unwrap()
+                    .trim_end_matches("\"}");
+                format!("{}:{data}", e.id)
+            }
+            StoredItem::Gap { from, to } => format!("gap {from}-{to}"),
+        })
+        .collect()
+}
+
+#[test]
+fn the_catch_up_reader_serves_a_cursor_from_the_stream_with_gaps_for_what_is_trimmed() {
+    let redis = RedisServer::start();
+    let mut store = store(&redis);
+    for n in 1..=10u64 {
+        store.publish("ch", format!("e{n}").as_bytes(), 0).unwrap();
+    }
+    store.close("ch", 0).unwrap();
+    let mut reader = RedisReader::new(&redis.url(), TIMEOUT);
+    assert_eq!(
+        read(&mut reader, "ch", 7, u64::MAX, 1 << 20),
+        ["8:e8", "9:e9", "10:e10", "11:closed"]
+    );
+    // Up to `to`, and about `max_bytes` of data (whole events).
+    assert_eq!(
+        read(&mut reader, "ch", 0, 3, 1 << 20),
+        ["1:e1", "2:e2", "3:e3"]
+    );
+    assert_eq!(read(&mut reader, "ch", 0, u64::MAX, 4), ["1:e1", "2:e2"]);
+    // Trimmed: what the stream no longer holds is a gap, then what it holds.
+    let mut c = redis.connection();
+    redis::cmd("XTRIM")
+        .arg(keys::log("ch"))
+        .arg("MINID")
+        .arg("0-6")
+        .query::<()>(&mut c)
+        .unwrap();
+    assert_eq!(
+        read(&mut reader, "ch", 2, 7, 1 << 20),
+        ["gap 3-5", "6:e6", "7:e7"]
+    );
+    // Nothing after the newest; an unknown channel has nothing.
+    assert!(read(&mut reader, "ch", 11, u64::MAX, 1 << 20).is_empty());
+    assert!(read(&mut reader, "never", 0, u64::MAX, 1 << 20).is_empty());
+    // Everything trimmed: one gap up to the newest.
+    redis::cmd("DEL")
+        .arg(keys::log("ch"))
+        .query::<()>(&mut c)
+        .unwrap();
+    assert_eq!(read(&mut reader, "ch", 2, u64::MAX, 1 << 20), ["gap 3-11"]);
+}
+
+#[test]
+fn the_catch_up_reader_comes_back_with_redis_and_invents_no_gap_meanwhile() {
+    let redis = RedisServer::start();
+    store(&redis).publish("ch", b"one", 0).unwrap();
+    let mut reader = RedisReader::new(&redis.url(), TIMEOUT);
+    assert_eq!(read(&mut reader, "ch", 0, u64::MAX, 1 << 20), ["1:one"]);
+    let port = redis.kill();
+    assert!(
+        read(&mut reader, "ch", 0, u64::MAX, 1 << 20).is_empty(),
+        "nothing, not a gap"
+    );
+    let redis = RedisServer::start_on(port);
+    store(&redis).publish("ch", b"again", 0).unwrap();
+    assert_eq!(read(&mut reader, "ch", 0, u64::MAX, 1 << 20), ["1:again"]);
 }

@@ -10,6 +10,8 @@
 //!   every server (from strangers' reach: a Redis anyone may publish to).
 //! - `client.rs`: a blocking client on one connection, for a thread of its own: publish,
 //!   close, raise a counter, read after an id, bounds.
+//! - `reader.rs`: the catch-up thread's reader: a cursor older than a loop's memory
+//!   served from the channel's stream.
 //! - `listener.rs`: a server's ear: every announcement heard, each channel's events
 //!   handed on in id order exactly once, holes filled from the stream, the
 //!   subscription remade when it breaks.
@@ -21,8 +23,10 @@ pub mod announcement;
 pub mod client;
 pub mod keys;
 pub mod listener;
+pub mod reader;
 pub mod scripts;
 
 pub use announcement::{Announcement, AnnouncementError, Kind};
 pub use client::{RedisError, RedisStore, Stored, StoredEvent};
 pub use listener::{Heard, Listener};
+pub use reader::RedisReader;
