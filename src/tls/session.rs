@@ -121,6 +121,8 @@ impl TlsSession {
     /// Reads what the socket has, up to `limit` bytes of plaintext in `input` (a
     /// record may take it a little past), as `net::read_into` reads a plain socket.
     /// A peer that closes during the handshake, or sends what is not TLS, is an error.
+    /// Never inlined, as `write_plain`.
+    #[inline(never)]
     pub fn read_into(
         &mut self,
         input: &mut Vec<u8>,
@@ -271,7 +273,9 @@ impl TlsSession {
 
     /// Seals up to one record of `bufs` and writes it, keeping what the socket does
     /// not take. Returns the plaintext taken; `WouldBlock` while the handshake runs
-    /// or records still wait.
+    /// or records still wait. Never inlined: a plain connection's write path (the
+    /// byte layer's other arm) stays as small as it was.
+    #[inline(never)]
     fn write_plain(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         if self.is_handshaking() {
             return Err(io::ErrorKind::WouldBlock.into());
