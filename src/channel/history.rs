@@ -26,6 +26,11 @@ pub enum Continuity {
     Stored { to: u64 },
     /// Every event after the cursor is retained (or there is none).
     Whole,
+    /// Storage shared with other servers may hold more than this replica knows (a
+    /// channel not heard of since this server started, or a cursor past its last id
+    /// that another server gave out): ask storage what follows the cursor, and learn
+    /// the channel's last id from its answer.
+    Unknown,
 }
 
 /// The retained events of one channel and its ids.
@@ -41,6 +46,17 @@ pub struct History {
     closed_id: Option<u64>,
     /// Oldest id that storage holds beyond this window; `None` when nothing does.
     stored_first: Option<u64>,
+    /// The storage is shared with other servers (Redis): events may be announced here
+    /// late, twice or with ids skipped, and storage is the authority on the last id.
+    shared: bool,
+    /// Shared storage only: something is known of the channel (storage was asked, or
+    /// an event came). Before, every cursor is `Unknown`.
+    known: bool,
+    /// Shared storage only: `last_id` when storage was last asked. A cursor past
+    /// `last_id` is only known to be ahead once storage has been asked at this
+    /// `last_id`; until then it may be a cursor another server gave out for events
+    /// still on their way here.
+    checked_at: Option<u64>,
 }
 
 impl History {
@@ -52,7 +68,36 @@ impl History {
             last_id: 0,
             closed_id: None,
             stored_first: None,
+            shared: false,
+            known: false,
+            checked_at: None,
         }
+    }
+
+    /// An empty history in front of storage shared with other servers, which holds
+    /// every id from 1 that it retains: nothing is known of the channel until storage
+    /// is asked or an event comes.
+    pub fn shared(capacity: usize) -> History {
+        History {
+            shared: true,
+            ..History::backed(capacity, 1)
+        }
+    }
+
+    /// What shared storage says of the channel: its last id and close marker. A last
+    /// id beyond this replica's moves it there, the window emptied (what it skips is
+    /// in storage); one behind changes nothing (events are on their way).
+    pub fn learn(&mut self, last_id: u64, closed_id: Option<u64>) {
+        if !self.shared {
+            return;
+        }
+        if last_id > self.last_id {
+            self.events.clear();
+            self.last_id = last_id;
+            self.closed_id = closed_id.filter(|&c| c <= last_id);
+        }
+        self.known = true;
+        self.checked_at = Some(self.last_id);
     }
 
     /// An empty history in front of a storage that holds every id from `stored_first`.
@@ -97,11 +142,18 @@ impl History {
     }
 
     /// Appends the next event; its id must be `last_id() + 1`. Drops the oldest beyond
-    /// the capacity. Returns false (and keeps nothing) for an out-of-order id.
+    /// the capacity. Returns false (and keeps nothing) for an out-of-order id. In front
+    /// of shared storage, an id further on is taken too: the window is emptied and
+    /// what was skipped is left to storage.
     pub fn push(&mut self, event: Arc<Event>) -> bool {
+        if self.shared && event.id > self.last_id + 1 && self.closed_id.is_none() {
+            self.events.clear();
+            self.last_id = event.id - 1;
+        }
         if event.id != self.last_id + 1 || self.closed_id.is_some() {
             return false;
         }
+        self.known = true;
         if self.events.len() == self.capacity {
             self.events.pop_front();
         }
@@ -140,6 +192,11 @@ impl History {
 
     /// Where `cursor` (the last id a subscriber has) stands.
     pub fn continuity(&self, cursor: u64) -> Continuity {
+        if self.shared
+            && (!self.known || (cursor > self.last_id && self.checked_at != Some(self.last_id)))
+        {
+            return Continuity::Unknown;
+        }
         if cursor > self.last_id {
             Continuity::Ahead {
                 last_id: self.last_id,
@@ -235,5 +292,60 @@ mod tests {
         assert_eq!(history.closed_id(), Some(3));
         assert!(!history.push(Arc::new(Event::message("c".into(), 4, "x"))));
         assert_eq!(history.last_id(), 3);
+    }
+
+    fn event(id: u64) -> Arc<Event> {
+        Arc::new(Event::message("c".into(), id, "x"))
+    }
+
+    #[test]
+    fn a_shared_history_asks_storage_until_it_knows_the_channel() {
+        let mut history = History::shared(4);
+        assert_eq!(history.continuity(0), Continuity::Unknown);
+        assert_eq!(history.continuity(9), Continuity::Unknown);
+        // Storage says the channel is at 7: the window is empty, storage holds 1..=7.
+        history.learn(7, None);
+        assert_eq!(history.continuity(7), Continuity::Whole);
+        assert_eq!(history.continuity(2), Continuity::Stored { to: 7 });
+        // A cursor past 7, after storage was asked at 7, is ahead.
+        assert_eq!(history.continuity(9), Continuity::Ahead { last_id: 7 });
+        assert!(history.push(event(8)));
+        assert_eq!(history.continuity(7), Continuity::Whole);
+        // Past 8 now, and storage not asked at 8: it may be on its way here.
+        assert_eq!(history.continuity(9), Continuity::Unknown);
+        history.learn(8, None);
+        assert_eq!(history.continuity(9), Continuity::Ahead { last_id: 8 });
+    }
+
+    #[test]
+    fn a_shared_history_takes_a_jump_and_ignores_what_it_has() {
+        let mut history = History::shared(4);
+        // The first event heard is 5: 1..=4 are storage's.
+        assert!(history.push(event(5)));
+        assert_eq!(history.continuity(0), Continuity::Stored { to: 4 });
+        assert_eq!(ids(&history, 4), vec![5]);
+        assert!(!history.push(event(5)), "heard twice: kept once");
+        assert!(!history.push(event(3)), "behind: storage has it");
+        // Announcements lost: 6..=8 skipped, the window starts again at 9.
+        assert!(history.push(event(9)));
+        assert_eq!(ids(&history, 0), vec![9]);
+        assert_eq!(history.continuity(5), Continuity::Stored { to: 8 });
+        // Storage behind what was heard changes nothing.
+        history.learn(6, None);
+        assert_eq!((history.last_id(), ids(&history, 8)), (9, vec![9]));
+        // Storage ahead (events on their way): the window moves there.
+        history.learn(12, Some(12));
+        assert_eq!((history.last_id(), history.closed_id()), (12, Some(12)));
+        assert_eq!(history.continuity(9), Continuity::Stored { to: 12 });
+    }
+
+    #[test]
+    fn a_history_of_its_own_storage_takes_no_jump_and_learns_nothing() {
+        let mut history = History::backed(4, 1);
+        assert_eq!(history.continuity(0), Continuity::Whole);
+        assert!(!history.push(event(5)));
+        history.learn(7, None);
+        assert_eq!(history.last_id(), 0);
+        assert_eq!(history.continuity(3), Continuity::Ahead { last_id: 0 });
     }
 }

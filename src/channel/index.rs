@@ -38,6 +38,9 @@ pub struct ChannelIndex {
     history_capacity: usize,
     /// Whether a durable storage holds every channel's events behind the histories.
     durable: bool,
+    /// The storage is shared with other servers (Redis): new channels start unknown
+    /// (`History::shared`).
+    shared: bool,
 }
 
 impl ChannelIndex {
@@ -49,6 +52,30 @@ impl ChannelIndex {
             channels: Slab::new(),
             history_capacity,
             durable: false,
+            shared: false,
+        }
+    }
+
+    /// An empty index in front of storage shared with other servers: each channel is
+    /// learnt from storage or from the events that come (`History::shared`).
+    pub fn shared(history_capacity: usize) -> ChannelIndex {
+        ChannelIndex {
+            durable: true,
+            shared: true,
+            ..ChannelIndex::new(history_capacity)
+        }
+    }
+
+    /// Whether the storage behind is shared with other servers.
+    pub fn is_shared(&self) -> bool {
+        self.shared
+    }
+
+    /// What shared storage says of `name`: its last id and close marker
+    /// (`History::learn`).
+    pub fn learn(&mut self, name: &str, last_id: u64, closed_id: Option<u64>) {
+        if let Some(key) = self.lookup(name) {
+            self.channels[key].history.learn(last_id, closed_id);
         }
     }
 
@@ -89,7 +116,9 @@ impl ChannelIndex {
     }
 
     fn insert(&mut self, name: Arc<str>) -> ChannelKey {
-        let history = if self.durable {
+        let history = if self.shared {
+            History::shared(self.history_capacity)
+        } else if self.durable {
             History::backed(self.history_capacity, 1)
         } else {
             History::new(self.history_capacity)

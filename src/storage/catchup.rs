@@ -32,6 +32,10 @@ pub struct FetchRequest {
 pub struct Fetched {
     pub conn: usize,
     pub serial: u64,
+    pub channel: Arc<str>,
+    /// Shared storage's last id and close marker of the channel, read after the items
+    /// (`StorageReader::bounds`); `None` from storage of this server's own.
+    pub bounds: Option<(u64, Option<u64>)>,
     /// Starts at the request's `cursor + 1`, with an event or a gap.
     pub items: Vec<Stored>,
 }
@@ -75,9 +79,12 @@ pub fn spawn(
                     .filter(|i| matches!(i, Stored::Event(_)))
                     .count();
                 add(&stats.admin.catchup_events, events as u64);
+                let bounds = reader.bounds(&request.channel);
                 let fetched = Fetched {
                     conn: request.conn,
                     serial: request.serial,
+                    channel: request.channel,
+                    bounds,
                     items,
                 };
                 reply(request.from_loop, fetched);

@@ -333,4 +333,10 @@ pub trait StorageReader: Send {
     fn read_ahead(&mut self) -> bool {
         false
     }
+    /// Storage shared with other servers: the channel's last id and close marker now
+    /// (read after `read_after`, so at least as new as what it returned). Storage of
+    /// this server's own answers `None`: the loops' replicas know as much.
+    fn bounds(&mut self, _channel: &str) -> Option<(u64, Option<u64>)> {
+        None
+    }
 }

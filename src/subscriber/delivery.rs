@@ -23,10 +23,13 @@ pub fn deliver_event(
     event: Arc<Event>,
 ) {
     let Some(channel) = app.index.append(event.clone()) else {
-        warn!(
-            "{}: event {} of {} out of order; dropped here",
-            app.name, event.id, event.channel
-        );
+        if !app.index.is_shared() {
+            warn!(
+                "{}: event {} of {} out of order; dropped here",
+                app.name, event.id, event.channel
+            );
+        }
+        // Shared storage: heard twice, or already learnt from storage.
         return;
     };
     let mut waiting = std::mem::take(&mut app.keys);
@@ -56,7 +59,18 @@ fn deliver_to(
     let Some(position) = sub.position_of(channel) else {
         return;
     };
-    if sub.channels[position].cursor + 1 != event.id {
+    let cursor = sub.channels[position].cursor;
+    if cursor + 1 < event.id && !sub.fetching() {
+        // Behind, and not catching up: the replica jumped (shared storage), and what
+        // it skipped is to be fetched. The connection asks for it as it would anew.
+        match conn.http.phase {
+            Phase::Answering => poll::answer_longpoll(app, cx, key, conn),
+            Phase::Streaming | Phase::WebSocket => {}
+            _ => return,
+        }
+        return conns.drive(app, key);
+    }
+    if cursor + 1 != event.id {
         return; // still catching up on this channel: `stream::feed` will get there
     }
     match conn.http.phase {

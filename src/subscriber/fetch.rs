@@ -62,6 +62,10 @@ pub fn request(app: &mut SubscriberApp, key: usize, conn: &mut Conn, range: Fetc
 
 /// Events from storage for a connection catching up: serve them.
 pub fn on_fetched(app: &mut SubscriberApp, conns: &mut Conns<SubscriberConn>, fetched: Fetched) {
+    if let Some((last_id, closed_id)) = fetched.bounds {
+        // Shared storage's word on the channel, before its events are served.
+        app.index.learn(&fetched.channel, last_id, closed_id);
+    }
     let key = fetched.conn;
     let Some((cx, conn)) = conns.split(key) else {
         return;

@@ -225,6 +225,17 @@ impl Subscription {
                         });
                     }
                 }
+                Continuity::Unknown => {
+                    // Shared storage knows more: whatever follows the cursor, and the
+                    // channel's last id (learnt by the index with the answer).
+                    if self.catchup.is_none() {
+                        return Step::Fetch(FetchRange {
+                            channel: i,
+                            cursor: channel.cursor,
+                            to: u64::MAX,
+                        });
+                    }
+                }
                 Continuity::Whole => {
                     if let Some(event) = history.after(channel.cursor).next() {
                         channel.cursor = event.id;
@@ -255,6 +266,11 @@ impl Subscription {
             }
             _ => false,
         }
+    }
+
+    /// Whether a fetch from storage is under way or its answer not yet served.
+    pub fn fetching(&self) -> bool {
+        self.catchup.is_some()
     }
 
     /// Whether any channel has something after its cursor (cheap check, no frame built).

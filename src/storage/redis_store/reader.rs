@@ -110,4 +110,16 @@ impl StorageReader for RedisReader {
         // answer now.
         Vec::new()
     }
+
+    fn bounds(&mut self, channel: &str) -> Option<(u64, Option<u64>)> {
+        let bounds = self.store.as_mut()?.bounds(channel);
+        match bounds {
+            Ok(bounds) => Some((bounds.last_id, bounds.closed_id)),
+            Err(e) => {
+                warn!("catch-up from Redis: {e}");
+                self.store = None;
+                None
+            }
+        }
+    }
 }
