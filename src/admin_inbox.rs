@@ -18,6 +18,8 @@ use mio::Waker;
 pub enum AdminMessage {
     /// A browser's publish, to store and answer.
     Publish(ClientPublish),
+    /// With `--redis`: a job of the Redis thread done.
+    Redis(crate::storage::redis_store::publisher::Done),
     /// Stop.
     Shutdown,
 }

@@ -125,6 +125,13 @@ pub struct Args {
     /// Most admin connections at once; more get 503.
     #[arg(long, default_value_t = 256, value_name = "N")]
     pub admin_max_conns: usize,
+    /// Share channels with other Halley servers through this Redis (redis://host:port/db):
+    /// ids, history and delivery (issue 18, in progress: not yet for production).
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
+    /// Every call to Redis must be answered within this long (a publish then gets 503).
+    #[arg(long, default_value = "2s", value_parser = duration, value_name = "DURATION")]
+    pub redis_timeout: Duration,
     /// Keep every event in an append-only log in this directory, and recover it at start.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<std::path::PathBuf>,
@@ -185,6 +192,8 @@ impl Args {
             write_timeout: self.write_timeout,
             max_conns: self.max_conns,
             admin_max_conns: self.admin_max_conns,
+            redis: self.redis.clone(),
+            redis_timeout: self.redis_timeout,
             data_dir: self.data_dir.clone(),
             fsync: self.fsync,
             fsync_interval: self.fsync_interval,

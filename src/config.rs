@@ -111,6 +111,11 @@ pub struct Config {
     pub max_conns: Option<usize>,
     /// Most admin-port connections at once.
     pub admin_max_conns: usize,
+    /// `--redis`: channels shared with other servers through this Redis
+    /// (`redis://host:port/db`); `None` keeps them to this server.
+    pub redis: Option<String>,
+    /// Every call to Redis is bounded by this (`--redis-timeout`).
+    pub redis_timeout: Duration,
     /// Where the durable log lives; `None` keeps events in memory only.
     pub data_dir: Option<std::path::PathBuf>,
     /// When a publish is acknowledged against the disk.
@@ -158,6 +163,8 @@ impl Default for Config {
             write_timeout: Duration::from_secs(10),
             max_conns: None,
             admin_max_conns: 256,
+            redis: None,
+            redis_timeout: Duration::from_secs(2),
             data_dir: None,
             fsync: crate::storage::FsyncPolicy::Always,
             fsync_interval: Duration::from_secs(1),
@@ -228,6 +235,19 @@ impl Config {
             (Some(_), Some(_), Some(_)) | (None, None, None) => {}
             (Some(_), _, _) => return fail("--tls-listen needs --tls-cert and --tls-key"),
             (None, _, _) => return fail("--tls-cert and --tls-key need --tls-listen"),
+        }
+        if let Some(url) = &self.redis {
+            if self.data_dir.is_some() {
+                return fail(
+                    "--redis and --data-dir are not used together (Redis keeps the history)",
+                );
+            }
+            if !url.starts_with("redis://") {
+                return fail("--redis takes a redis://host:port/db URL (rediss:// and redis+cluster:// are not built yet)");
+            }
+            if self.redis_timeout.is_zero() {
+                return fail("--redis-timeout must be above zero");
+            }
         }
         if self.admin_tls_cert.is_some() != self.admin_tls_key.is_some() {
             return fail("--admin-tls-cert and --admin-tls-key go together");

@@ -46,6 +46,8 @@
 //!   connection's session with no buffer held while it idles.
 //! - [`stats`]: counters (the engine's `ConnStats` on both ports) and their `/stats`
 //!   and `/metrics` renderings.
+//! - [`redis_node`]: with `--redis`, the threads that share a server's channels with
+//!   others through Redis (publisher, listener, catch-up reader).
 //! - [`sched`] (the admin thread's short scheduler slice), [`assets`] (the client
 //!   library and pages), [`config`], [`cli`], [`units`], [`json`].
 //!
@@ -93,6 +95,7 @@ pub mod engine;
 pub mod http;
 pub mod json;
 pub mod net;
+pub mod redis_node;
 pub mod sched;
 pub mod server;
 pub mod stats;

@@ -1,7 +1,8 @@
 //! Starting and stopping the server: the descriptor budget, storage, the subscriber
 //! listeners (one per loop, SO_REUSEPORT) and the admin listener, a thread per
 //! subscriber loop and the admin thread (each an `engine::EventLoop` with its
-//! application), and stopping them all on request.
+//! application), with `--redis` the threads of `redis_node.rs`, and stopping them all
+//! on request.
 
 use std::io;
 use std::net::SocketAddr;
@@ -23,10 +24,13 @@ use crate::channel::ChannelIndex;
 use crate::config::{Config, ConfigError};
 use crate::engine::{self, EventLoop, Listening};
 use crate::net;
+use crate::redis_node::{self, RedisNode};
 use crate::stats::Stats;
 use crate::storage::catchup::FetchRequest;
 use crate::storage::journal::Journal;
+use crate::storage::redis_store::RedisReader;
 use crate::storage::syncer::Syncer;
+use crate::storage::StorageReader;
 use crate::storage::{
     self, DiskLog, DiskOptions, DiskReader, FsyncPolicy, MemoryStorage, Recovered, Storage,
     StorageError,
@@ -96,6 +100,8 @@ pub struct Server {
     admin_sender: AdminSender,
     threads: Vec<JoinHandle<()>>,
     stats: Arc<Stats>,
+    /// With `--redis`: the publisher and listener threads.
+    redis: Option<RedisNode>,
 }
 
 /// A subscriber loop's parts before it runs: its poll, listeners and application.
@@ -155,7 +161,8 @@ impl Server {
         let mut threads = Vec::new();
         let storage = match log {
             Some((log, recovered)) => {
-                let (catchup, thread) = spawn_catchup(&log, &bus, &stats)?;
+                let reader = Box::new(DiskReader::new(log.root(), stats.clone()));
+                let (catchup, thread) = spawn_catchup(reader, &bus, &stats)?;
                 threads.push(thread);
                 for (_, _, app) in &mut loops {
                     app.set_catchup(catchup.clone());
@@ -163,6 +170,14 @@ impl Server {
                 durable_journal(log, &recovered, &config, &admin_waker, &stats)?
             }
             None => {
+                if let Some(url) = &config.redis {
+                    let reader = Box::new(RedisReader::new(url, config.redis_timeout));
+                    let (catchup, thread) = spawn_catchup(reader, &bus, &stats)?;
+                    threads.push(thread);
+                    for (_, _, app) in &mut loops {
+                        app.set_catchup(catchup.clone());
+                    }
+                }
                 let memory = Box::new(MemoryStorage::new(config.history));
                 let journal = Journal::in_memory(memory, stats.clone());
                 (ChannelIds::new(config.history), journal)
@@ -176,13 +191,28 @@ impl Server {
                 event_loop.run()
             })?);
         }
-        let admin = AdminApp::new(
+        let mut admin = AdminApp::new(
             admin_inbox,
             config.clone(),
             stats.clone(),
             bus.clone(),
             storage,
         );
+        let redis = match &config.redis {
+            Some(url) => {
+                let (node, jobs) = redis_node::start(
+                    url,
+                    &config,
+                    bus.clone(),
+                    admin_sender.clone(),
+                    stats.clone(),
+                )?;
+                admin.share_through(jobs);
+                info!("halley: channels shared through {url}");
+                Some(node)
+            }
+            None => None,
+        };
         let admin_admission = Arc::new(Admission::new(config.admin_max_conns));
         let admin_loop = EventLoop::new(
             admin_poll,
@@ -211,6 +241,7 @@ impl Server {
             admin_sender,
             threads,
             stats,
+            redis,
         })
     }
 
@@ -257,6 +288,9 @@ impl Server {
         self.admin_sender.send(AdminMessage::Shutdown);
         for thread in self.threads {
             let _ = thread.join();
+        }
+        if let Some(redis) = self.redis {
+            redis.stop();
         }
         info!("halley: stopped");
     }
@@ -410,6 +444,7 @@ fn subscriber_loops(
         let (sender, inbox) = loop_channel(waker);
         senders.push(sender);
         let index = match config.data_dir {
+            None if config.redis.is_some() => ChannelIndex::shared(config.history),
             Some(_) => ChannelIndex::backed(
                 config.history,
                 recovered
@@ -425,9 +460,10 @@ fn subscriber_loops(
     Ok((loops, Bus::new(senders)))
 }
 
-/// Starts the catch-up thread over the log; its answers go back through the bus.
+/// Starts the catch-up thread over `reader` (the log's, or Redis's); its answers go
+/// back through the bus.
 fn spawn_catchup(
-    log: &DiskLog,
+    reader: Box<dyn StorageReader>,
     bus: &Bus,
     stats: &Arc<Stats>,
 ) -> io::Result<(Sender<FetchRequest>, JoinHandle<()>)> {
@@ -437,7 +473,6 @@ fn spawn_catchup(
             sender.send(LoopMessage::Fetched(fetched));
         }
     };
-    let reader = Box::new(DiskReader::new(log.root(), stats.clone()));
     storage::catchup::spawn(reader, reply, stats.clone())
 }
 

@@ -123,6 +123,10 @@ counters! {
         segments_deleted: Counter, "Log segments deleted by --retain.";
         catchup_reads: Counter, "Reads from storage for subscribers older than the in-memory history.";
         catchup_events: Counter, "Events read from storage for catching up.";
+        redis_connected: Gauge, "With --redis: 1 while this server hears Redis's announcements, else 0.";
+        redis_reconnects: Counter, "With --redis: times the subscription to Redis broke and was made again.";
+        redis_events_heard: Counter, "With --redis: events handed to the loops from Redis (announced, or read from a stream to fill a hole).";
+        redis_announcements_refused: Counter, "With --redis: messages on the announcement channel that are not announcements (or whose data is not UTF-8).";
     }
 }
 

@@ -27,7 +27,8 @@ const LAYERS: &[&[&str]] = &[
     &["engine"],
     // The two ports' applications.
     &["subscriber", "admin"],
-    // Starting it all, and the command line.
+    // A server's Redis threads; starting it all, and the command line.
+    &["redis_node"],
     &["server", "cli"],
 ];
 

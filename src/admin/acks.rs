@@ -77,7 +77,7 @@ impl Acks {
 type Conn = Connection<AdminConn>;
 
 /// Writes `answer`.
-fn reply_with(cx: &mut Cx, conn: &mut Conn, answer: &Answer) {
+pub(super) fn reply_with(cx: &mut Cx, conn: &mut Conn, answer: &Answer) {
     match answer {
         Answer::Id {
             status,

@@ -15,6 +15,9 @@ pub fn publish(app: &mut AdminApp, publish: ClientPublish) {
         channel,
         data,
     } = publish;
+    if app.shared.is_some() {
+        return super::shared::publish_for_loop(app, reply_to, &channel, data.as_bytes());
+    }
     if app.acks.journal.broken().is_some() {
         bump(&app.stats.admin.publishes_refused_storage);
         return app.bus.answer(reply_to, PublishAnswer::Unavailable);

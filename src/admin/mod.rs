@@ -7,13 +7,15 @@
 //! `acks.rs` hands it to the storage's journal and answers once it is stored (at the
 //! end of the turn with `--data-dir`), then queues it to every loop on the bus. A
 //! browser's publish comes from a loop instead (`browser.rs`) and takes the same hops;
-//! its answer goes back to that loop.
+//! its answer goes back to that loop. With `--redis`, Redis gives the ids and keeps
+//! the events instead (`shared.rs`).
 
 mod acks;
 mod browser;
 pub mod guard;
 mod ids;
 mod routes;
+mod shared;
 
 pub use crate::admin_inbox::AdminMessage;
 pub use ids::{ChannelIds, ChannelInfo, PublishError};
@@ -30,6 +32,7 @@ use crate::engine::{
 use crate::http::{RequestHead, Status};
 use crate::stats::{ConnStats, Stats};
 use crate::storage::journal::Journal;
+use crate::storage::redis_store::publisher::Job;
 
 /// The answer to an admin connection over `--admin-max-conns`.
 const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
@@ -43,6 +46,8 @@ pub struct AdminConn {
     /// The answer to the current request waits for the journal to store up to this
     /// append (`Phase::Answering` meanwhile: pipelined requests wait behind it).
     awaiting: Option<u64>,
+    /// With `--redis`: the answer waits for this job of the Redis thread.
+    awaiting_job: Option<u64>,
 }
 
 /// The admin port's application.
@@ -55,6 +60,8 @@ pub struct AdminApp {
     ids: ChannelIds,
     /// Answers waiting for storage, and the journal they wait for.
     acks: acks::Acks,
+    /// With `--redis`: the jobs handed to the Redis thread, and who waits for each.
+    shared: Option<shared::Shared>,
 }
 
 impl AdminApp {
@@ -74,7 +81,14 @@ impl AdminApp {
             inbox,
             ids,
             acks: acks::Acks::new(journal),
+            shared: None,
         }
+    }
+
+    /// Publishes, closes and channel questions go to Redis through `jobs`
+    /// (`--redis`); their results come back as `AdminMessage::Redis`.
+    pub fn share_through(&mut self, jobs: crossbeam_channel::Sender<Job>) {
+        self.shared = Some(shared::Shared::new(jobs));
     }
 }
 
@@ -169,6 +183,7 @@ impl Application for AdminApp {
         while let Ok(message) = self.inbox.try_recv() {
             match message {
                 AdminMessage::Publish(publish) => browser::publish(self, publish),
+                AdminMessage::Redis(done) => shared::on_done(self, conns, done),
                 AdminMessage::Shutdown => return Flow::Exit,
             }
         }

@@ -2,16 +2,17 @@
 //! metrics, health and the console page.
 
 use super::acks::{self, Answer};
-use super::{reply, AdminApp, AdminConn, PublishError, TEXT};
+use super::{reply, shared, AdminApp, AdminConn, PublishError, TEXT};
 use crate::channel::is_valid_name;
 use crate::engine::{Connection, Cx, Request};
 use crate::http::{target, Method, Status};
 use crate::stats::bump;
+use crate::storage::redis_store::publisher::Work;
 
 /// How long `GET /channels/{name}` waits for the loops to count their subscribers.
-const COUNT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+pub(super) const COUNT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
-const JSON: &[u8] = b"application/json";
+pub(super) const JSON: &[u8] = b"application/json";
 
 type Conn = Connection<AdminConn>;
 
@@ -38,7 +39,9 @@ pub fn route(app: &mut AdminApp, cx: &mut Cx, key: usize, conn: &mut Conn, reque
             })
         }
         (Method::Get | Method::Head, "channels", Some(name)) => {
-            with_channel_name(app, cx, conn, name, channel_info)
+            with_channel_name(app, cx, conn, name, |app, cx, conn, name| {
+                channel_info(app, cx, key, conn, name)
+            })
         }
         (Method::Get | Method::Head, "stats", None) => {
             count_channels(app);
@@ -124,6 +127,9 @@ fn publish(app: &mut AdminApp, cx: &mut Cx, key: usize, conn: &mut Conn, name: &
             b"the body must be UTF-8\n",
         );
     };
+    if app.shared.is_some() {
+        return shared::ask(app, cx, key, conn, name, Work::Publish(body.to_vec()));
+    }
     match app.ids.publish(name, data) {
         Ok(event) => {
             let answer = Answer::Id {
@@ -149,6 +155,9 @@ fn close_channel(app: &mut AdminApp, cx: &mut Cx, key: usize, conn: &mut Conn, n
     if acks::refuse_if_storage_broken(app, cx, conn) {
         return;
     }
+    if app.shared.is_some() {
+        return shared::ask(app, cx, key, conn, name, Work::Close);
+    }
     let closing = app.ids.close(name);
     let answer = Answer::Id {
         status: Status::Ok,
@@ -163,7 +172,10 @@ fn close_channel(app: &mut AdminApp, cx: &mut Cx, key: usize, conn: &mut Conn, n
 
 /// `GET /channels/{name}`: what is known of it, and who waits on it now over every
 /// loop.
-fn channel_info(app: &mut AdminApp, cx: &mut Cx, conn: &mut Conn, name: &str) {
+fn channel_info(app: &mut AdminApp, cx: &mut Cx, key: usize, conn: &mut Conn, name: &str) {
+    if app.shared.is_some() {
+        return shared::ask(app, cx, key, conn, name, Work::Bounds);
+    }
     let Some(info) = app.ids.info(name) else {
         return reply(cx, conn, Status::NotFound, TEXT, b"no such channel\n");
     };

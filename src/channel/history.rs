@@ -29,8 +29,12 @@ pub enum Continuity {
     /// Storage shared with other servers may hold more than this replica knows (a
     /// channel not heard of since this server started, or a cursor past its last id
     /// that another server gave out): ask storage what follows the cursor, and learn
-    /// the channel's last id from its answer.
+    /// the channel's last id from its answer (`Subscription::next` resets a cursor
+    /// that storage says is ahead).
     Unknown,
+    /// As `Unknown`, but storage did not answer the last time: nothing to serve or ask
+    /// until an event of the channel comes (then storage is asked again).
+    Wait,
 }
 
 /// The retained events of one channel and its ids.
@@ -52,11 +56,9 @@ pub struct History {
     /// Shared storage only: something is known of the channel (storage was asked, or
     /// an event came). Before, every cursor is `Unknown`.
     known: bool,
-    /// Shared storage only: `last_id` when storage was last asked. A cursor past
-    /// `last_id` is only known to be ahead once storage has been asked at this
-    /// `last_id`; until then it may be a cursor another server gave out for events
-    /// still on their way here.
-    checked_at: Option<u64>,
+    /// Shared storage only: the last question to storage got no answer (it is
+    /// unreachable); cleared by the next event or answer.
+    unanswered: bool,
 }
 
 impl History {
@@ -70,8 +72,14 @@ impl History {
             stored_first: None,
             shared: false,
             known: false,
-            checked_at: None,
+            unanswered: false,
         }
+    }
+
+    /// Shared storage did not answer a question about this channel: until an event
+    /// of it comes, `Unknown` is `Wait` (no question asked again and again).
+    pub fn unanswered(&mut self) {
+        self.unanswered = self.shared;
     }
 
     /// An empty history in front of storage shared with other servers, which holds
@@ -97,7 +105,7 @@ impl History {
             self.closed_id = closed_id.filter(|&c| c <= last_id);
         }
         self.known = true;
-        self.checked_at = Some(self.last_id);
+        self.unanswered = false;
     }
 
     /// An empty history in front of a storage that holds every id from `stored_first`.
@@ -134,6 +142,17 @@ impl History {
         }
     }
 
+    /// Whether the channel's last id is known: always, but in front of shared storage
+    /// before storage was asked or an event came.
+    pub fn is_known(&self) -> bool {
+        !self.shared || self.known
+    }
+
+    /// Whether shared storage did not answer the last question (`unanswered`).
+    pub fn waits_for_storage(&self) -> bool {
+        self.unanswered
+    }
+
     /// Oldest id held anywhere: in this window or in storage behind it.
     pub fn retained_first(&self) -> u64 {
         let window = self.first_id();
@@ -154,6 +173,7 @@ impl History {
             return false;
         }
         self.known = true;
+        self.unanswered = false;
         if self.events.len() == self.capacity {
             self.events.pop_front();
         }
@@ -192,10 +212,15 @@ impl History {
 
     /// Where `cursor` (the last id a subscriber has) stands.
     pub fn continuity(&self, cursor: u64) -> Continuity {
-        if self.shared
-            && (!self.known || (cursor > self.last_id && self.checked_at != Some(self.last_id)))
-        {
-            return Continuity::Unknown;
+        // A cursor past the last id may be one another server gave out for events
+        // still on their way here: only storage can say (the subscription asks it,
+        // and resets the cursor if storage has not got that far either).
+        if self.shared && (!self.known || cursor > self.last_id) {
+            return if self.unanswered {
+                Continuity::Wait
+            } else {
+                Continuity::Unknown
+            };
         }
         if cursor > self.last_id {
             Continuity::Ahead {
@@ -307,14 +332,17 @@ mod tests {
         history.learn(7, None);
         assert_eq!(history.continuity(7), Continuity::Whole);
         assert_eq!(history.continuity(2), Continuity::Stored { to: 7 });
-        // A cursor past 7, after storage was asked at 7, is ahead.
-        assert_eq!(history.continuity(9), Continuity::Ahead { last_id: 7 });
+        // A cursor past 7 may be another server's, for events on their way: only
+        // storage can tell, each time.
+        assert_eq!(history.continuity(9), Continuity::Unknown);
         assert!(history.push(event(8)));
         assert_eq!(history.continuity(7), Continuity::Whole);
-        // Past 8 now, and storage not asked at 8: it may be on its way here.
         assert_eq!(history.continuity(9), Continuity::Unknown);
-        history.learn(8, None);
-        assert_eq!(history.continuity(9), Continuity::Ahead { last_id: 8 });
+        // Storage did not answer: wait for the next event instead of asking again.
+        history.unanswered();
+        assert_eq!(history.continuity(9), Continuity::Wait);
+        assert!(history.push(event(9)));
+        assert_eq!(history.continuity(10), Continuity::Unknown);
     }
 
     #[test]

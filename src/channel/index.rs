@@ -71,6 +71,13 @@ impl ChannelIndex {
         self.shared
     }
 
+    /// Shared storage did not answer a question about `name` (`History::unanswered`).
+    pub fn unanswered(&mut self, name: &str) {
+        if let Some(key) = self.lookup(name) {
+            self.channels[key].history.unanswered();
+        }
+    }
+
     /// What shared storage says of `name`: its last id and close marker
     /// (`History::learn`).
     pub fn learn(&mut self, name: &str, last_id: u64, closed_id: Option<u64>) {

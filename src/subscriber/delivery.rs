@@ -59,10 +59,15 @@ fn deliver_to(
     let Some(position) = sub.position_of(channel) else {
         return;
     };
-    let cursor = sub.channels[position].cursor;
-    if cursor + 1 < event.id && !sub.fetching() {
-        // Behind, and not catching up: the replica jumped (shared storage), and what
-        // it skipped is to be fetched. The connection asks for it as it would anew.
+    sub.heard_while_fresh(position, event.id);
+    if sub.fetching() {
+        // Storage's answer comes first; serving it goes on to this event.
+        return;
+    }
+    let (fresh, cursor) = (sub.channels[position].fresh, sub.channels[position].cursor);
+    if fresh || cursor.saturating_add(1) < event.id {
+        // Its cursor waits for storage's answer, or the replica jumped past it
+        // (shared storage): the connection asks storage now, as it would anew.
         match conn.http.phase {
             Phase::Answering => poll::answer_longpoll(app, cx, key, conn),
             Phase::Streaming | Phase::WebSocket => {}

@@ -56,15 +56,18 @@ pub fn request(app: &mut SubscriberApp, key: usize, conn: &mut Conn, range: Fetc
             from: range.cursor + 1,
             to: range.to,
         };
-        sub.fetched(serial, vec![gap]);
+        sub.fetched(serial, vec![gap], None);
     }
 }
 
 /// Events from storage for a connection catching up: serve them.
 pub fn on_fetched(app: &mut SubscriberApp, conns: &mut Conns<SubscriberConn>, fetched: Fetched) {
-    if let Some((last_id, closed_id)) = fetched.bounds {
+    match fetched.bounds {
         // Shared storage's word on the channel, before its events are served.
-        app.index.learn(&fetched.channel, last_id, closed_id);
+        Some((last_id, closed_id)) => app.index.learn(&fetched.channel, last_id, closed_id),
+        // It did not answer: not asked again until the channel's next event.
+        None if app.index.is_shared() => app.index.unanswered(&fetched.channel),
+        None => {}
     }
     let key = fetched.conn;
     let Some((cx, conn)) = conns.split(key) else {
@@ -73,11 +76,11 @@ pub fn on_fetched(app: &mut SubscriberApp, conns: &mut Conns<SubscriberConn>, fe
     let Some(sub) = conn.app.sub.as_mut() else {
         return;
     };
-    if !sub.fetched(fetched.serial, fetched.items) {
+    if !sub.fetched(fetched.serial, fetched.items, fetched.bounds) {
         return; // for a request this connection no longer waits for
     }
     if conn.http.phase == Phase::Answering {
-        poll::answer_longpoll(app, cx, key, conn);
+        poll::answer_longpoll_if_owed(app, cx, key, conn);
     }
     conns.drive(app, key);
 }

@@ -62,6 +62,22 @@ pub fn hold(app: &mut SubscriberApp, cx: &mut Cx, key: usize, conn: &mut Conn) {
 /// Answers a held long-poll with what it is owed now (maybe nothing, at its timeout
 /// or at shutdown); the connection then reads its next request.
 pub fn answer_longpoll(app: &mut SubscriberApp, cx: &mut Cx, key: usize, conn: &mut Conn) {
+    answer_longpoll_with(app, cx, key, conn, false)
+}
+
+/// As `answer_longpoll`, but a long-poll owed nothing yet stays held (storage has
+/// answered with nothing to serve: it only told the channel's last id).
+pub fn answer_longpoll_if_owed(app: &mut SubscriberApp, cx: &mut Cx, key: usize, conn: &mut Conn) {
+    answer_longpoll_with(app, cx, key, conn, true)
+}
+
+fn answer_longpoll_with(
+    app: &mut SubscriberApp,
+    cx: &mut Cx,
+    key: usize,
+    conn: &mut Conn,
+    hold_if_empty: bool,
+) {
     let Some(mut sub) = conn.app.sub.take() else {
         return;
     };
@@ -71,6 +87,11 @@ pub fn answer_longpoll(app: &mut SubscriberApp, cx: &mut Cx, key: usize, conn: &
         app.body_open = body.into_open();
         conn.app.sub = Some(sub);
         return fetch::hold_for_fetch(app, cx, key, conn, range);
+    }
+    if body.is_empty() && hold_if_empty && !cx.shutting_down && sub.transport != Transport::Poll {
+        app.body_open = body.into_open();
+        conn.app.sub = Some(sub);
+        return;
     }
     start::end_subscription(app, &mut sub);
     conn.app.held_until_ms = super::NOT_HELD;

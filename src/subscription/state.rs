@@ -28,6 +28,13 @@ pub struct SubChannel {
     pub cursor: u64,
     /// The close marker has been delivered (or the cursor was already past it).
     pub done: bool,
+    /// Subscribed without `since` to a channel whose last id is not known yet (shared
+    /// storage): the cursor is the channel's last id as storage says it when asked
+    /// (`start_fresh`, `fetched`), or the id before the first event this server
+    /// heard after the subscription began, whichever is lower, so that nothing
+    /// published after it began is lost (an event published a moment before may
+    /// come). Meanwhile `cursor` holds that first id less one, `u64::MAX` before it.
+    pub fresh: bool,
 }
 
 /// A frame owed to the subscriber.
@@ -81,6 +88,10 @@ pub struct Subscription {
     pub channels: Vec<SubChannel>,
     /// `callback=`, validated.
     pub callback: Option<Box<str>>,
+    /// Shared storage's last id of a channel (its position, the id) from this
+    /// subscription's last fetch: a cursor past it is ahead (reset), one within it
+    /// waits for its events.
+    storage_last: Option<(usize, u64)>,
     /// Milliseconds (loop time) when it started.
     pub opened_ms: u64,
     /// Milliseconds when a frame was last written (heartbeats count).
@@ -119,7 +130,9 @@ impl Subscription {
             .enumerate()
             .map(|(i, &key)| {
                 let history = &index.get(key).history;
+                let fresh = matches!(since, Since::New) && !history.is_known();
                 let mut cursor = match since {
+                    Since::New if fresh => u64::MAX,
                     Since::New => history.last_id(),
                     Since::Ids(ids) if ids[i] == 0 => history.retained_first() - 1,
                     Since::Ids(ids) => ids[i],
@@ -133,6 +146,7 @@ impl Subscription {
                     registration: NOT_WAITING,
                     cursor,
                     done,
+                    fresh,
                 }
             })
             .collect();
@@ -146,6 +160,7 @@ impl Subscription {
             expires_ms: u64::MAX,
             waiting: false,
             catchup: None,
+            storage_last: None,
         }
     }
 
@@ -171,6 +186,13 @@ impl Subscription {
         for i in 0..self.channels.len() {
             if self.channels[i].done {
                 continue;
+            }
+            if self.channels[i].fresh {
+                match self.start_fresh(i, index) {
+                    Some(step) => return step,
+                    None if self.channels[i].fresh => continue,
+                    None => {}
+                }
             }
             if let Some(catchup) = self.catchup.as_mut().filter(|c| c.channel == i) {
                 let Some(items) = catchup.items.as_mut() else {
@@ -225,7 +247,20 @@ impl Subscription {
                         });
                     }
                 }
+                Continuity::Wait => {}
                 Continuity::Unknown => {
+                    let told = self.storage_last.take().filter(|&(c, _)| c == i);
+                    if let Some((_, last_id)) = told {
+                        if channel.cursor > last_id {
+                            // Storage has not got that far either: the cursor is ahead.
+                            channel.cursor = last_id;
+                            return Step::Frame(Frame::Reset {
+                                channel: i,
+                                last_id,
+                            });
+                        }
+                        continue; // storage has it: its events are on their way here
+                    }
                     // Shared storage knows more: whatever follows the cursor, and the
                     // channel's last id (learnt by the index with the answer).
                     if self.catchup.is_none() {
@@ -248,6 +283,27 @@ impl Subscription {
         Step::Idle
     }
 
+    /// A channel subscribed to without `since` whose last id was not known: storage is
+    /// asked for it (a fetch of nothing: `cursor` and `to` at the end of ids), and its
+    /// answer sets the cursor (`fetched`). Storage that did not answer is asked again
+    /// once an event of the channel comes. Returns the step to take, if any.
+    fn start_fresh(&mut self, i: usize, index: &ChannelIndex) -> Option<Step> {
+        if let Some(catchup) = self.catchup.as_ref().filter(|c| c.channel == i) {
+            // Storage has not answered: nothing to do yet.
+            catchup.items.as_ref()?;
+            self.catchup = None;
+        }
+        let history = &index.get(self.channels[i].key).history;
+        if self.catchup.is_some() || history.waits_for_storage() {
+            return None;
+        }
+        Some(Step::Fetch(FetchRange {
+            channel: i,
+            cursor: u64::MAX,
+            to: u64::MAX,
+        }))
+    }
+
     /// Notes that `range` is being fetched under `serial`.
     pub fn start_fetch(&mut self, range: FetchRange, serial: u64) {
         self.catchup = Some(Box::new(Catchup {
@@ -257,14 +313,37 @@ impl Subscription {
         }));
     }
 
-    /// Takes the answer to fetch `serial`; returns false if it is not the one awaited.
-    pub fn fetched(&mut self, serial: u64, items: Vec<Stored>) -> bool {
+    /// Takes the answer to fetch `serial`, with shared storage's last id and close
+    /// marker if it gave them; returns false if it is not the one awaited. A channel
+    /// subscribed to without `since` before it was known starts at that last id.
+    pub fn fetched(
+        &mut self,
+        serial: u64,
+        items: Vec<Stored>,
+        bounds: Option<(u64, Option<u64>)>,
+    ) -> bool {
         match self.catchup.as_mut() {
             Some(catchup) if catchup.serial == serial && catchup.items.is_none() => {
                 catchup.items = Some(items.into());
+                self.storage_last = bounds.map(|(last_id, _)| (catchup.channel, last_id));
+                let channel = &mut self.channels[catchup.channel];
+                if let (true, Some((last_id, closed_id))) = (channel.fresh, bounds) {
+                    channel.cursor = channel.cursor.min(last_id);
+                    channel.done = closed_id.is_some_and(|closed| channel.cursor >= closed);
+                    channel.fresh = false;
+                }
                 true
             }
             _ => false,
+        }
+    }
+
+    /// A channel subscribed to without `since` before it was known heard event `id`:
+    /// the first such event bounds its cursor (see `SubChannel::fresh`).
+    pub fn heard_while_fresh(&mut self, i: usize, id: u64) {
+        let channel = &mut self.channels[i];
+        if channel.fresh {
+            channel.cursor = channel.cursor.min(id - 1);
         }
     }
 
@@ -273,11 +352,13 @@ impl Subscription {
         self.catchup.is_some()
     }
 
-    /// Whether any channel has something after its cursor (cheap check, no frame built).
+    /// Whether any channel has something after its cursor, or may have (shared
+    /// storage not asked yet): a cheap check, no frame built.
     pub fn is_behind(&self, index: &ChannelIndex) -> bool {
-        self.channels
-            .iter()
-            .any(|c| !c.done && index.get(c.key).history.last_id() != c.cursor)
+        self.channels.iter().any(|c| {
+            let history = &index.get(c.key).history;
+            !c.done && (c.fresh || !history.is_known() || history.last_id() != c.cursor)
+        })
     }
 
     /// The position of channel `key` in this subscription.
@@ -454,13 +535,13 @@ mod tests {
             "nothing while it is under way"
         );
         assert!(
-            !sub.fetched(6, Vec::new()),
+            !sub.fetched(6, Vec::new(), None),
             "an answer to another fetch is ignored"
         );
         let fetched = (4..=6)
             .map(|id| Stored::Event(Arc::new(Event::message("a".into(), id, "d"))))
             .collect();
-        assert!(sub.fetched(7, fetched));
+        assert!(sub.fetched(7, fetched, None));
         let mut ids = Vec::new();
         loop {
             match sub.next(&index) {
@@ -472,7 +553,7 @@ mod tests {
                     let rest = (7..=8)
                         .map(|id| Stored::Event(Arc::new(Event::message("a".into(), id, "d"))))
                         .collect();
-                    assert!(sub.fetched(8, rest));
+                    assert!(sub.fetched(8, rest, None));
                 }
                 Step::Idle => break,
                 other => panic!("{other:?}"),

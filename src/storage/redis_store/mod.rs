@@ -1,5 +1,5 @@
 //! Redis as the shared storage of several Halley servers (`--redis`, PROTOCOL.md
-//! "Several servers"): the first pieces, not yet wired to the admin port or the loops.
+//! "Several servers").
 //!
 //! - `keys.rs`: the names of a channel's keys, in one hash slot (`{channel}`), so that
 //!   one script touches them all on one Redis Cluster shard.
@@ -10,6 +10,8 @@
 //!   every server (from strangers' reach: a Redis anyone may publish to).
 //! - `client.rs`: a blocking client on one connection, for a thread of its own: publish,
 //!   close, raise a counter, read after an id, bounds.
+//! - `publisher.rs`: the thread that publishes, closes and reads bounds for the admin
+//!   thread, which gets each result back without waiting.
 //! - `reader.rs`: the catch-up thread's reader: a cursor older than a loop's memory
 //!   served from the channel's stream.
 //! - `listener.rs`: a server's ear: every announcement heard, each channel's events
@@ -23,6 +25,7 @@ pub mod announcement;
 pub mod client;
 pub mod keys;
 pub mod listener;
+pub mod publisher;
 pub mod reader;
 pub mod scripts;
 

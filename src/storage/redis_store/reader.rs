@@ -43,6 +43,10 @@ impl RedisReader {
         }
         let store = self.store.as_mut().expect("made above");
         let mut out = Vec::new();
+        if cursor >= to {
+            // Nothing asked for (a loop that wants only the bounds).
+            return Ok(out);
+        }
         let mut next = cursor + 1;
         let mut bytes = 0;
         while next <= to && bytes < max_bytes {
