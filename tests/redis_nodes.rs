@@ -216,3 +216,61 @@ fn a_cursor_ahead_of_what_a_server_heard_waits_and_one_ahead_of_redis_is_reset()
         response.text()
     );
 }
+
+#[test]
+fn a_subscriber_of_a_server_killed_resumes_on_another_with_its_cursor() {
+    let redis = RedisServer::start();
+    let b = node(&redis);
+    // The server that dies is a process of its own, killed with SIGKILL.
+    let url = redis.url();
+    let a = util::binary::spawn(&["--redis", &url]);
+    a.wait_log("redis: listening");
+    let mut stream = util::Client::connect(a.sub);
+    stream.get("/sub/feed?t=sse");
+    assert_eq!(stream.head().status, 200);
+    stream.prelude("sse");
+    wait_until(
+        || a.stats()["subscribers"] == 1,
+        "a subscriber on the server to be killed",
+    );
+    for n in 1..=3 {
+        b.publish_ok("feed", &format!("m{n}"));
+    }
+    let mut last_id = String::new();
+    for n in 1..=3 {
+        let event = stream.chunk_text();
+        assert!(event.contains(&format!("\"data\":\"m{n}\"")), "{event}");
+        last_id = event
+            .lines()
+            .next()
+            .unwrap()
+            .trim_start_matches("id: ")
+            .to_string();
+    }
+    assert_eq!(last_id, "3");
+    a.signal(libc::SIGKILL);
+    stream.expect_closed();
+    for n in 4..=5 {
+        b.publish_ok("feed", &format!("m{n}"));
+    }
+    // The browser reconnects elsewhere with the last id it had: the rest, once each.
+    let mut resumed = b.client();
+    resumed.send(
+        format!("GET /sub/feed?t=sse HTTP/1.1\r\nHost: t\r\nLast-Event-ID: {last_id}\r\n\r\n")
+            .as_bytes(),
+    );
+    assert_eq!(resumed.head().status, 200);
+    resumed.prelude("sse");
+    for n in 4..=5 {
+        let event = resumed.chunk_text();
+        assert!(
+            event.starts_with(&format!("id: {n}\n"))
+                && event.contains(&format!("\"data\":\"m{n}\"")),
+            "{event}"
+        );
+    }
+    assert!(
+        resumed.nothing_within(Duration::from_millis(100)),
+        "nothing twice"
+    );
+}
