@@ -224,7 +224,10 @@ fn a_subscriber_of_a_server_killed_resumes_on_another_with_its_cursor() {
     // The server that dies is a process of its own, killed with SIGKILL.
     let url = redis.url();
     let a = util::binary::spawn(&["--redis", &url]);
-    a.wait_log("redis: listening");
+    wait_until(
+        || a.stats()["admin"]["redis_connected"] == 1,
+        "the server to be killed hears Redis",
+    );
     let mut stream = util::Client::connect(a.sub);
     stream.get("/sub/feed?t=sse");
     assert_eq!(stream.head().status, 200);

@@ -53,12 +53,17 @@ impl RedisReader {
             let entries = store.read_after(channel, next - 1, BATCH)?;
             let full = entries.len() == BATCH;
             if entries.is_empty() {
-                // Nothing after `next - 1`: trimmed away if the channel went further.
-                let last = store.bounds(channel)?.last_id.min(to);
-                if last >= next {
+                // Nothing after `next - 1`: a gap only if the stream now starts past
+                // it (trimmed away). Events published since the read are no gap:
+                // they come with their announcements.
+                let bounds = store.bounds(channel)?;
+                let trimmed_to = (bounds.first_id.saturating_sub(1))
+                    .min(bounds.last_id)
+                    .min(to);
+                if trimmed_to >= next {
                     out.push(Stored::Gap {
                         from: next,
-                        to: last,
+                        to: trimmed_to,
                     });
                 }
                 break;
