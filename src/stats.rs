@@ -126,6 +126,9 @@ counters! {
         redis_connected: Gauge, "With --redis: 1 while this server hears Redis's announcements, else 0.";
         redis_reconnects: Counter, "With --redis: times the subscription to Redis broke and was made again.";
         redis_events_heard: Counter, "With --redis: events handed to the loops from Redis (announced, or read from a stream to fill a hole).";
+        redis_publishes: Counter, "With --redis: publishes and closes sent to Redis (answered or not).";
+        redis_publish_failures: Counter, "With --redis: publishes and closes Redis did not store or did not answer in time (answered 503).";
+        redis_publish_us: Counter, "With --redis: microseconds spent on publishes and closes in Redis, in total (over redis_publishes: the mean).";
         redis_announcements_refused: Counter, "With --redis: messages on the announcement channel that are not announcements (or whose data is not UTF-8).";
     }
 }

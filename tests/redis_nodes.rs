@@ -56,6 +56,10 @@ fn ids_come_from_redis_whichever_server_takes_the_publish() {
             ["1:from a", "2:from b", "3:from a again"]
         );
     }
+    let admin = &a.stats_json()["admin"];
+    assert_eq!(admin["redis_publishes"], 2);
+    assert_eq!(admin["events_published"], 2);
+    assert!(admin["redis_publish_us"].as_u64().unwrap() > 0);
 }
 
 #[test]
@@ -148,6 +152,9 @@ fn redis_gone_publishes_get_503_and_subscribers_stay() {
     let port = redis.kill();
     let (status, body) = a.publish("ch", "while down");
     assert_eq!(status, 503, "{body}");
+    let admin = &a.stats_json()["admin"];
+    assert_eq!(admin["redis_publish_failures"], 1);
+    assert_eq!(admin["publishes_refused_storage"], 1);
     assert!(
         stream.nothing_within(Duration::from_millis(100)),
         "the stream is held"

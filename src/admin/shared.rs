@@ -16,7 +16,7 @@ use super::{reply, AdminApp, AdminConn, TEXT};
 use crate::admin_inbox::{PublishAnswer, ReplyTo};
 use crate::engine::{Connection, Conns, Cx};
 use crate::http::Status;
-use crate::stats::bump;
+use crate::stats::{add, bump};
 use crate::storage::redis_store::publisher::{Done, Job, Outcome, Work};
 use crate::storage::redis_store::Stored;
 
@@ -105,8 +105,16 @@ pub fn on_done(app: &mut AdminApp, conns: &mut Conns<AdminConn>, done: Done) {
     else {
         return;
     };
+    let admin = &app.stats.admin;
+    if done.work != Work::Bounds {
+        bump(&admin.redis_publishes);
+        add(&admin.redis_publish_us, done.micros);
+        if done.result.is_err() {
+            bump(&admin.redis_publish_failures);
+        }
+    }
     if let Ok(Outcome::Stored(Stored::New(_))) = &done.result {
-        bump(&app.stats.admin.events_published);
+        bump(&admin.events_published);
     }
     let key = match waiter {
         Waiter::Loop(to) => return app.bus.answer(to, loop_answer(app, &done)),

@@ -51,6 +51,8 @@ pub struct Done {
     pub channel: Box<str>,
     pub work: Work,
     pub result: Result<Outcome, RedisError>,
+    /// How long Redis took (connecting included, when it had to), in microseconds.
+    pub micros: u64,
 }
 
 /// Starts the thread; it stops when the job sender is dropped. `floors` brings each
@@ -74,7 +76,9 @@ pub fn spawn(
                     *last = (*last).max(id);
                 }
                 let floor = heard.get(&*job.channel).copied().unwrap_or(0);
+                let began = std::time::Instant::now();
                 let result = run(&mut store, &url, timeout, keep, floor, &job);
+                let micros = began.elapsed().as_micros() as u64;
                 if result.is_err() {
                     // Made again for the next job.
                     store = None;
@@ -84,6 +88,7 @@ pub fn spawn(
                     channel: job.channel,
                     work: job.work,
                     result,
+                    micros,
                 });
             }
         })?;
