@@ -65,8 +65,7 @@ pub struct StoredEvent {
 /// A connection to one Redis, with the scripts loaded on first use.
 pub struct RedisStore {
     connection: Connection,
-    publish: Script,
-    close: Script,
+    store: Script,
     raise: Script,
     /// `MAXLEN ~` of each channel's stream.
     keep: usize,
@@ -82,8 +81,7 @@ impl RedisStore {
         connection.set_write_timeout(Some(timeout))?;
         Ok(RedisStore {
             connection,
-            publish: Script::new(scripts::PUBLISH),
-            close: Script::new(scripts::CLOSE),
+            store: Script::new(scripts::STORE),
             raise: Script::new(scripts::RAISE),
             keep: keep.max(1),
         })
@@ -97,24 +95,23 @@ impl RedisStore {
         data: &[u8],
         floor: u64,
     ) -> Result<Stored, RedisError> {
-        let script = self.publish.clone();
-        self.run(&script, channel, data, floor)
+        self.store(channel, data, floor, "e")
     }
 
     /// Closes `channel`: its close marker takes the next id (above `floor`).
     pub fn close(&mut self, channel: &str, floor: u64) -> Result<Stored, RedisError> {
-        let script = self.close.clone();
-        self.run(&script, channel, b"", floor)
+        self.store(channel, b"", floor, "c")
     }
 
-    fn run(
+    fn store(
         &mut self,
-        script: &Script,
         channel: &str,
         data: &[u8],
         floor: u64,
+        kind: &str,
     ) -> Result<Stored, RedisError> {
-        let (id, status): (u64, u8) = script
+        let (id, status): (u64, u8) = self
+            .store
             .key(keys::meta(channel))
             .key(keys::log(channel))
             .arg(channel)
@@ -122,6 +119,7 @@ impl RedisStore {
             .arg(floor)
             .arg(self.keep)
             .arg(keys::ANNOUNCEMENTS)
+            .arg(kind)
             .invoke(&mut self.connection)?;
         match status {
             0 => Ok(Stored::New(id)),
