@@ -177,6 +177,18 @@ impl Subscription {
     /// The next frame owed, advancing that channel's cursor: from a fetch's answer,
     /// else from the loop's history, else a request to fetch from storage.
     pub fn next(&mut self, index: &ChannelIndex) -> Step {
+        // Channels whose cursor is not known yet come first: no frame goes out before
+        // (its cursor, in an SSE id or a long-poll's answer, would name none).
+        for i in 0..self.channels.len() {
+            if self.channels[i].fresh {
+                if let Some(step) = self.start_fresh(i, index) {
+                    return step;
+                }
+                if self.channels[i].fresh {
+                    return Step::Idle;
+                }
+            }
+        }
         if let Some(catchup) = &self.catchup {
             if catchup.items.is_some() && self.channels[catchup.channel].done {
                 // Its channel ended by another path (a live close marker): nothing to serve.
@@ -186,13 +198,6 @@ impl Subscription {
         for i in 0..self.channels.len() {
             if self.channels[i].done {
                 continue;
-            }
-            if self.channels[i].fresh {
-                match self.start_fresh(i, index) {
-                    Some(step) => return step,
-                    None if self.channels[i].fresh => continue,
-                    None => {}
-                }
             }
             if let Some(catchup) = self.catchup.as_mut().filter(|c| c.channel == i) {
                 let Some(items) = catchup.items.as_mut() else {
@@ -560,5 +565,62 @@ mod tests {
             }
         }
         assert_eq!(ids, [4, 5, 6, 7, 8, 9, 10]);
+    }
+
+    #[test]
+    fn a_channel_of_shared_storage_not_known_yet_starts_where_storage_says() {
+        let mut index = ChannelIndex::shared(10);
+        index.append(Arc::new(Event::message("a".into(), 3, "x")));
+        let mut sub = subscribe(&mut index, &["a", "b"], Since::New);
+        // "b" is not known: storage is asked before any frame, "a"'s included.
+        let Step::Fetch(range) = sub.next(&index) else {
+            panic!("storage is asked first");
+        };
+        assert_eq!(
+            (range.channel, range.cursor, range.to),
+            (1, u64::MAX, u64::MAX)
+        );
+        sub.start_fetch(range, 1);
+        index.append(Arc::new(Event::message("a".into(), 4, "x")));
+        // An event of "b" heard meanwhile: it is new, whatever storage says after.
+        let b = index.lookup("b").unwrap();
+        index.append(Arc::new(Event::message("b".into(), 6, "y")));
+        sub.heard_while_fresh(1, 6);
+        assert!(
+            matches!(sub.next(&index), Step::Idle),
+            "waiting for storage"
+        );
+        assert!(sub.fetched(1, Vec::new(), Some((6, None))));
+        index.learn("b", 6, None);
+        let mut cursor = Vec::new();
+        sub.push_cursor(&mut cursor);
+        assert_eq!(
+            cursor, b"3,5",
+            "b starts before the event heard after subscribing"
+        );
+        assert_eq!(
+            drain(&mut sub, &index),
+            [
+                r#"{"ch":"a","id":4,"data":"x"}"#,
+                r#"{"ch":"b","id":6,"data":"y"}"#
+            ]
+        );
+        assert_eq!(index.get(b).history.last_id(), 6);
+    }
+
+    #[test]
+    fn a_cursor_past_shared_storage_is_reset_only_once_storage_says_so() {
+        let mut index = ChannelIndex::shared(10);
+        index.append(Arc::new(Event::message("a".into(), 1, "x")));
+        let mut sub = subscribe(&mut index, &["a"], Since::Ids(vec![5]));
+        let Step::Fetch(range) = sub.next(&index) else {
+            panic!("storage is asked");
+        };
+        assert_eq!((range.cursor, range.to), (5, u64::MAX));
+        sub.start_fetch(range, 1);
+        // Storage is at 3: the cursor of 5 is ahead of it too.
+        assert!(sub.fetched(1, Vec::new(), Some((3, None))));
+        index.learn("a", 3, None);
+        assert_eq!(drain(&mut sub, &index), [r#"{"ch":"a","reset":3}"#]);
     }
 }
