@@ -52,9 +52,14 @@ pub fn spawn_limited(args: &[&str], fd_limit: Option<u64>, inherited_fds: usize)
             "--threads",
             "2",
         ])
-        .args(args)
-        .env_remove("RUST_LOG")
-        .stderr(Stdio::piped());
+        .args(args);
+    spawn_command(command)
+}
+
+/// Starts `command` (which runs `halley`, directly or through a wrapper such as `ip
+/// netns exec`) with its log piped; its addresses are read from its start-up line.
+pub fn spawn_command(mut command: Command) -> Halley {
+    command.env_remove("RUST_LOG").stderr(Stdio::piped());
     let child = command.spawn().expect("spawn halley");
     let (sender, receiver) = std::sync::mpsc::channel();
     let mut halley = Halley {

@@ -14,19 +14,20 @@ pub struct RedisServer {
 impl RedisServer {
     /// Starts one on a free port and waits until it answers `PING` (bounded by `WAIT`).
     pub fn start() -> RedisServer {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        RedisServer::start_on(port)
+        RedisServer::start_on(free_port())
     }
 
     /// Starts one on `port` (a restart on the same port, empty), and waits for its
     /// log to say it accepts connections (bounded by `WAIT`).
     pub fn start_on(port: u16) -> RedisServer {
+        RedisServer::start_with(port, &["--bind", "127.0.0.1"])
+    }
+
+    /// Starts one on `port` with more settings (`--bind` among them).
+    pub fn start_with(port: u16, settings: &[&str]) -> RedisServer {
         let mut child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--port", &port.to_string()])
+            .args(settings)
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -66,6 +67,15 @@ impl RedisServer {
         let _ = self.child.wait();
         self.port
     }
+}
+
+/// A loopback port free now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Drop for RedisServer {
