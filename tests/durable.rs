@@ -135,7 +135,11 @@ fn read_all(halley: &Halley, channel: &str) -> Seen {
 fn payload(round: usize, thread: usize, n: usize) -> String {
     let mut body = format!("r{round} t{thread} n{n} \"quoted\" \\ </script> é ✓ ");
     let extra = (round * 7919 + thread * 104_729 + n * 1_299_709) % 9000;
-    body.push_str(&"x".repeat(if n % 5 == 0 { extra } else { extra % 300 }));
+    body.push_str(&"x".repeat(if n.is_multiple_of(5) {
+        extra
+    } else {
+        extra % 300
+    }));
     body
 }
 

@@ -44,7 +44,7 @@ fn imports(dir: &Path, found: &mut Vec<(String, String, String)>) {
             imports(&path, found);
             continue;
         }
-        if path.extension().map_or(true, |e| e != "rs") {
+        if path.extension().is_none_or(|e| e != "rs") {
             continue;
         }
         let relative = path

@@ -188,7 +188,7 @@ impl DiskLog {
             || channel
                 .segments
                 .back()
-                .map_or(true, |s| s.bytes as usize >= self.options.segment_bytes);
+                .is_none_or(|s| s.bytes as usize >= self.options.segment_bytes);
         if full {
             channel.new_segment = false;
             if let Some(mut sealed) = channel.writer.take() {

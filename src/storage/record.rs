@@ -177,7 +177,7 @@ pub fn scan(bytes: &[u8]) -> Scan {
         if scan
             .damaged
             .last()
-            .map_or(true, |&last| last / BLOCK != at / BLOCK)
+            .is_none_or(|&last| last / BLOCK != at / BLOCK)
         {
             scan.damaged.push(at);
         }
