@@ -49,6 +49,9 @@ pub enum LoopMessage {
     Fetched(crate::storage::catchup::Fetched),
     /// The admin thread's answer to a browser publish this loop handed it.
     Published { to: ReplyTo, answer: PublishAnswer },
+    /// Shared storage was out of reach and is back: what the loop's replicas know may
+    /// be behind it, so every channel is asked again (`ChannelIndex::doubt_all`).
+    Resync,
     /// End every stream and held poll cleanly, then exit.
     Shutdown,
 }
@@ -207,6 +210,13 @@ impl Bus {
         (0..asked)
             .map_while(|_| answers.recv_deadline(deadline).ok())
             .sum()
+    }
+
+    /// Tells every loop that shared storage is back after being out of reach.
+    pub fn resync(&mut self) {
+        for sender in &self.loops {
+            sender.send(LoopMessage::Resync);
+        }
     }
 
     /// Sends the answer to a browser publish to the loop it came from (after the

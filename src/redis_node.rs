@@ -59,12 +59,13 @@ pub fn start(
         .name("halley-redis-listener".into())
         .spawn(move || {
             let mut bus = bus;
+            let mut heard_before = false;
             listener.run(&stopping, |heard| {
                 if let Heard::Event { channel, id, .. } = &heard {
                     // The publisher's floor for the channel's next id.
                     let _ = floors.send((channel.clone(), *id));
                 }
-                hand_on(&mut bus, &stats, heard)
+                hand_on(&mut bus, &stats, &mut heard_before, heard)
             });
         })?;
     let node = RedisNode {
@@ -85,8 +86,10 @@ impl RedisNode {
     }
 }
 
-/// What the listener heard, handed to the loops (events) or counted and logged.
-fn hand_on(bus: &mut Bus, stats: &Stats, heard: Heard) {
+/// What the listener heard, handed to the loops (events, and a resync when Redis is
+/// back after being out of reach) or counted and logged. `heard_before`: the listener
+/// has been connected once already.
+fn hand_on(bus: &mut Bus, stats: &Stats, heard_before: &mut bool, heard: Heard) {
     let admin = &stats.admin;
     match heard {
         Heard::Event { channel, id, data } => {
@@ -118,6 +121,13 @@ fn hand_on(bus: &mut Bus, stats: &Stats, heard: Heard) {
         Heard::Connected => {
             admin.redis_connected.store(1, Ordering::Relaxed);
             info!("redis: listening");
+            if *heard_before {
+                // What happened meanwhile in channels this server had not heard of
+                // is for the loops to ask: their waiting subscribers may be owed it.
+                bus.resync();
+                bus.wake();
+            }
+            *heard_before = true;
         }
         Heard::Disconnected(why) => {
             if admin.redis_connected.swap(0, Ordering::Relaxed) == 1 {

@@ -76,6 +76,15 @@ impl History {
         }
     }
 
+    /// Shared storage was out of reach and is back: it may hold more than this
+    /// replica heard, so every cursor is `Unknown` until storage is asked again.
+    pub fn doubt(&mut self) {
+        if self.shared {
+            self.known = false;
+            self.unanswered = false;
+        }
+    }
+
     /// Shared storage did not answer a question about this channel: until an event
     /// of it comes, `Unknown` is `Wait` (no question asked again and again).
     pub fn unanswered(&mut self) {

@@ -71,6 +71,15 @@ impl ChannelIndex {
         self.shared
     }
 
+    /// Shared storage is back after being out of reach: every channel's replica is in
+    /// doubt (`History::doubt`). Writes the connections waiting on any channel to `out`.
+    pub fn doubt_all(&mut self, out: &mut Vec<usize>) {
+        for (_, channel) in self.channels.iter_mut() {
+            channel.history.doubt();
+            out.extend(channel.waiting.iter().map(|(_, &conn)| conn));
+        }
+    }
+
     /// Shared storage did not answer a question about `name` (`History::unanswered`).
     pub fn unanswered(&mut self, name: &str) {
         if let Some(key) = self.lookup(name) {

@@ -107,3 +107,31 @@ fn deliver_to(
     // Answered or ended: flush, then serve what the client pipelined behind it.
     conns.drive(app, key);
 }
+
+/// Shared storage is back after being out of reach (`LoopMessage::Resync`): every
+/// channel's replica is in doubt, and every waiting connection asks storage again
+/// what follows its cursor, as it would anew (one that is fetching already gets its
+/// answer first).
+pub fn resync(app: &mut SubscriberApp, conns: &mut Conns<SubscriberConn>) {
+    let mut waiting = std::mem::take(&mut app.keys);
+    waiting.clear();
+    app.index.doubt_all(&mut waiting);
+    waiting.sort_unstable();
+    waiting.dedup();
+    for &key in &waiting {
+        let Some((cx, conn)) = conns.split(key) else {
+            continue;
+        };
+        if conn.app.sub.as_ref().is_none_or(|sub| sub.fetching()) {
+            continue;
+        }
+        match conn.http.phase {
+            Phase::Answering => poll::answer_longpoll(app, cx, key, conn),
+            Phase::Streaming | Phase::WebSocket => {}
+            _ => continue,
+        }
+        conns.drive(app, key);
+    }
+    waiting.clear();
+    app.keys = waiting;
+}

@@ -334,6 +334,7 @@ impl Application for SubscriberApp {
                 LoopMessage::Published { to, answer } => {
                     publish::on_answer(self, conns, to, answer)
                 }
+                LoopMessage::Resync => delivery::resync(self, conns),
                 LoopMessage::Shutdown => conns.begin_shutdown(self),
             }
         }

@@ -227,6 +227,9 @@ impl Subscription {
             }
             let channel = &mut self.channels[i];
             let history = &index.get(channel.key).history;
+            // What storage said of this channel in answer to the fetch just served
+            // counts for this look only.
+            let told = self.storage_last.take_if(|(c, _)| *c == i);
             match history.continuity(channel.cursor) {
                 Continuity::Ahead { last_id } => {
                     channel.cursor = last_id;
@@ -254,7 +257,6 @@ impl Subscription {
                 }
                 Continuity::Wait => {}
                 Continuity::Unknown => {
-                    let told = self.storage_last.take().filter(|&(c, _)| c == i);
                     if let Some((_, last_id)) = told {
                         if channel.cursor > last_id {
                             // Storage has not got that far either: the cursor is ahead.

@@ -5,6 +5,9 @@
 //!   limit, a network cut) shows in the ids: an id more than one past the channel's
 //!   last is preceded by what lies between, read from the channel's stream; what the
 //!   stream no longer holds is handed on as a gap.
+//! - **Silence** (a link cut without a word, which TCP alone would hide for minutes):
+//!   after 2 s without an announcement, Redis must answer a PING on the subscription
+//!   within the timeout, or the subscription counts as lost.
 //! - **The subscription lost** (Redis restarted, unreachable, or it closed us): the
 //!   listener reconnects with a growing pause, subscribes again, raises the counter of
 //!   every channel it has heard to at least what it heard (a Redis that lost data must
@@ -18,12 +21,15 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 
 use super::{keys, Announcement, AnnouncementError, Kind, RedisError, RedisStore};
 
+/// After this long without an announcement, the subscription is checked with a PING
+/// (answered within the timeout, or the subscription is made again).
+const IDLE_PING: Duration = Duration::from_secs(2);
 /// How long a wait for an announcement lasts before the stop channel is looked at.
 const STOP_CHECK: Duration = Duration::from_millis(200);
 /// Pauses between reconnections: from the first, doubling to the last.
@@ -108,12 +114,24 @@ impl Listener {
         self.catch_up(&mut store, hear)?;
         hear(Heard::Connected);
         pubsub.set_read_timeout(Some(STOP_CHECK))?;
+        let mut heard_at = Instant::now();
         while !stopped(stop) {
             let message = match pubsub.get_message() {
                 Ok(message) => message,
-                Err(e) if e.is_timeout() => continue,
+                Err(e) if e.is_timeout() => {
+                    if heard_at.elapsed() >= IDLE_PING {
+                        // Silence: a link cut without a word (a partition) looks
+                        // like it. Redis must answer a PING within the timeout.
+                        pubsub.set_read_timeout(Some(self.timeout))?;
+                        pubsub.ping::<redis::Value>()?;
+                        pubsub.set_read_timeout(Some(STOP_CHECK))?;
+                        heard_at = Instant::now();
+                    }
+                    continue;
+                }
                 Err(e) => return Err(e.into()),
             };
+            heard_at = Instant::now();
             match Announcement::parse(message.get_payload_bytes()) {
                 Ok(announcement) => self.heard(&mut store, announcement, hear)?,
                 Err(why) => hear(Heard::Refused(why)),
