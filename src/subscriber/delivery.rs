@@ -67,9 +67,10 @@ fn deliver_to(
     let (fresh, cursor) = (sub.channels[position].fresh, sub.channels[position].cursor);
     if fresh || cursor.saturating_add(1) < event.id {
         // Its cursor waits for storage's answer, or the replica jumped past it
-        // (shared storage): the connection asks storage now, as it would anew.
+        // (shared storage): the connection asks storage now, as it would anew (a
+        // long-poll owed nothing yet stays held).
         match conn.http.phase {
-            Phase::Answering => poll::answer_longpoll(app, cx, key, conn),
+            Phase::Answering => poll::answer_longpoll_if_owed(app, cx, key, conn),
             Phase::Streaming | Phase::WebSocket => {}
             _ => return,
         }
@@ -126,7 +127,7 @@ pub fn resync(app: &mut SubscriberApp, conns: &mut Conns<SubscriberConn>) {
             continue;
         }
         match conn.http.phase {
-            Phase::Answering => poll::answer_longpoll(app, cx, key, conn),
+            Phase::Answering => poll::answer_longpoll_if_owed(app, cx, key, conn),
             Phase::Streaming | Phase::WebSocket => {}
             _ => continue,
         }

@@ -354,9 +354,9 @@ impl Subscription {
         }
     }
 
-    /// Whether a fetch from storage is under way or its answer not yet served.
+    /// Whether a fetch from storage is under way (asked, not answered yet).
     pub fn fetching(&self) -> bool {
-        self.catchup.is_some()
+        self.catchup.as_ref().is_some_and(|c| c.items.is_none())
     }
 
     /// Whether any channel has something after its cursor, or may have (shared
