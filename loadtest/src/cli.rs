@@ -92,6 +92,7 @@ pub struct ConnRate {
 /// N held subscribers over K channels: server memory per held connection.
 #[derive(Debug, Args)]
 pub struct Hold {
+    /// Where subscribers go; several URLs, comma-separated, spread them in turn.
     #[arg(long)]
     pub url: String,
     #[arg(long)]
@@ -117,6 +118,8 @@ pub struct Hold {
 /// With N held subscribers, publish M messages and time each to every subscriber.
 #[derive(Debug, Args)]
 pub struct Fanout {
+    /// Where subscribers go; several URLs, comma-separated, spread them in turn (the
+    /// servers of a cluster).
     #[arg(long)]
     pub url: String,
     #[arg(long)]

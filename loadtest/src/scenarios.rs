@@ -107,7 +107,7 @@ fn request_scenario(
 
 /// N held subscribers: the server's memory per held connection.
 pub fn hold(args: Hold) -> Result<Report, String> {
-    Target::parse(&args.url)?;
+    Target::parse_list(&args.url)?;
     let common = &args.common;
     let rss_before = procs::sum(&common.server_pid, rss_kib);
     let work = SubscriberWork {
@@ -154,7 +154,7 @@ pub fn hold(args: Hold) -> Result<Report, String> {
 
 /// With N held subscribers, publishes M messages and times each to every subscriber.
 pub fn fanout(args: Fanout) -> Result<Report, String> {
-    Target::parse(&args.url)?;
+    Target::parse_list(&args.url)?;
     let pub_target = Target::parse(&args.pub_url)?;
     let work = SubscriberWork {
         url: &args.url,

@@ -16,7 +16,9 @@ use crate::target::{channel_name, monotonic_ns, Sources, Target};
 /// What a subscriber process holds.
 #[derive(Debug, Clone)]
 pub struct SubscriberSpec {
-    pub target: Target,
+    /// Where subscribers go: one URL, or several (subscriber `i` to the `i`-th, in
+    /// turn: the servers of a cluster, each subscriber on one of them).
+    pub targets: Vec<Target>,
     pub channels: usize,
     pub count: usize,
     pub offset: usize,
@@ -134,7 +136,7 @@ impl SubscriberLoop<'_> {
         Ok(SubscriberLoop {
             spec,
             poll: Poll::new()?,
-            sources: Sources::new(&spec.target.addr, spec.sources, spec.offset),
+            sources: Sources::new(&spec.targets[0].addr, spec.sources, spec.offset),
             subs: slab::Slab::with_capacity(spec.count),
             result: SubscriberResult {
                 opened: 0,
@@ -168,10 +170,11 @@ impl SubscriberLoop<'_> {
         };
         for i in self.opened_up_to..due {
             let channel = channel_name(spec.offset + i, spec.channels);
-            let tls = spec.target.tls.as_ref();
+            let target = &spec.targets[(spec.offset + i) % spec.targets.len()];
+            let tls = target.tls.as_ref();
             let Ok(mut socket) = self
                 .sources
-                .connect(spec.target.addr)
+                .connect(target.addr)
                 .and_then(|socket| crate::stream::Stream::new(socket, tls))
             else {
                 self.result.failed += 1;
@@ -184,7 +187,7 @@ impl SubscriberLoop<'_> {
                 .register(socket.socket(), Token(entry.key()), interest)?;
             entry.insert(Sub {
                 socket,
-                request: spec.target.get(&channel, true, &spec.extra_headers),
+                request: target.get(&channel, true, &spec.extra_headers),
                 written: 0,
                 head_seen: false,
                 carry: Vec::new(),
@@ -262,7 +265,7 @@ fn take(
     if !sub.head_seen {
         if let Some(head_end) = crate::http::find(&data, b"\r\n\r\n") {
             sub.head_seen = true;
-            let ok = crate::http::status(&data[..head_end]) == Some(spec.target.held_status());
+            let ok = crate::http::status(&data[..head_end]) == Some(spec.targets[0].held_status());
             if !spec.ready_on_send {
                 if ok {
                     result.opened += 1

@@ -71,6 +71,11 @@ impl Target {
         })
     }
 
+    /// Several targets, comma-separated (the servers of a cluster); one at least.
+    pub fn parse_list(urls: &str) -> Result<Vec<Target>, String> {
+        urls.split(',').map(Target::parse).collect()
+    }
+
     /// The path for `channel`.
     pub fn path_for(&self, channel: &str) -> String {
         self.path.replace("{channel}", channel)
@@ -177,6 +182,8 @@ mod tests {
             "GET /sub/a?t=stream HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nConnection: close\r\nAccept: x\r\n\r\n"
         );
         assert!(Target::parse("ftp://x").is_err());
+        let list = Target::parse_list("http://127.0.0.1:1/a,http://127.0.0.1:2/b").unwrap();
+        assert_eq!((list[0].addr.port(), list[1].path.as_str()), (1, "/b"));
         let ws = Target::parse("ws://127.0.0.1:8080/sub/{channel}?t=ws").unwrap();
         let handshake = String::from_utf8(ws.get("a", false, "")).unwrap();
         assert!(handshake.starts_with("GET /sub/a?t=ws HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"));

@@ -150,7 +150,7 @@ pub fn work_subscribers(args: WorkSubscribers) -> Result<(), String> {
         format!("{}\r\n", args.header)
     };
     let spec = subscribers::SubscriberSpec {
-        target: Target::parse(&args.url)?,
+        targets: Target::parse_list(&args.url)?,
         channels: args.channels,
         count: args.count,
         offset: args.offset,
