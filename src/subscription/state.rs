@@ -295,9 +295,14 @@ impl Subscription {
     /// answer sets the cursor (`fetched`). Storage that did not answer is asked again
     /// once an event of the channel comes. Returns the step to take, if any.
     fn start_fresh(&mut self, i: usize, index: &ChannelIndex) -> Option<Step> {
-        if let Some(catchup) = self.catchup.as_ref().filter(|c| c.channel == i) {
+        if let Some(catchup) = self.catchup.as_ref() {
             // Storage has not answered: nothing to do yet.
-            catchup.items.as_ref()?;
+            let items = catchup.items.as_ref()?;
+            // Answered: the question of this channel, or of another fresh one (an
+            // answer with nothing to serve, only the channel's last id), is done.
+            if catchup.channel != i && !items.is_empty() {
+                return None;
+            }
             self.catchup = None;
         }
         let history = &index.get(self.channels[i].key).history;
@@ -608,6 +613,28 @@ mod tests {
             ]
         );
         assert_eq!(index.get(b).history.last_id(), 6);
+    }
+
+    #[test]
+    fn several_channels_of_shared_storage_not_known_yet_are_asked_one_after_another() {
+        let mut index = ChannelIndex::shared(10);
+        let mut sub = subscribe(&mut index, &["a", "b", "c"], Since::New);
+        for (serial, last_id) in [(1, 4), (2, 0), (3, 7)] {
+            let Step::Fetch(range) = sub.next(&index) else {
+                panic!("storage is asked of each channel in turn");
+            };
+            assert_eq!(range.channel as u64, serial - 1);
+            sub.start_fetch(range, serial);
+            assert!(sub.fetched(serial, Vec::new(), Some((last_id, None))));
+            let name = ["a", "b", "c"][range.channel];
+            index.learn(name, last_id, None);
+        }
+        assert!(matches!(sub.next(&index), Step::Idle), "nothing owed");
+        let mut cursor = Vec::new();
+        sub.push_cursor(&mut cursor);
+        assert_eq!(cursor, b"4,0,7");
+        index.append(Arc::new(Event::message("b".into(), 1, "y")));
+        assert_eq!(drain(&mut sub, &index), [r#"{"ch":"b","id":1,"data":"y"}"#]);
     }
 
     #[test]
