@@ -112,7 +112,8 @@ pub struct Config {
     /// Most admin-port connections at once.
     pub admin_max_conns: usize,
     /// `--redis`: channels shared with other servers through this Redis
-    /// (`redis://host:port/db`); `None` keeps them to this server.
+    /// (`redis://host:port/db`) or Redis Cluster (`redis+cluster://host:port,...`);
+    /// `None` keeps them to this server.
     pub redis: Option<String>,
     /// Every call to Redis is bounded by this (`--redis-timeout`).
     pub redis_timeout: Duration,
@@ -242,8 +243,8 @@ impl Config {
                     "--redis and --data-dir are not used together (Redis keeps the history)",
                 );
             }
-            if !url.starts_with("redis://") {
-                return fail("--redis takes a redis://host:port/db URL (rediss:// and redis+cluster:// are not built yet)");
+            if let Err(e) = crate::storage::redis_store::RedisUrl::parse(url) {
+                return fail(e.0);
             }
             if self.redis_timeout.is_zero() {
                 return fail("--redis-timeout must be above zero");

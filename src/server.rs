@@ -28,6 +28,7 @@ use crate::redis_node::{self, RedisNode};
 use crate::stats::Stats;
 use crate::storage::catchup::FetchRequest;
 use crate::storage::journal::Journal;
+use crate::storage::redis_store::barrier::Barriers;
 use crate::storage::redis_store::RedisReader;
 use crate::storage::syncer::Syncer;
 use crate::storage::StorageReader;
@@ -159,6 +160,8 @@ impl Server {
         let (mut loops, bus) =
             subscriber_loops(listeners, recovered, &config, &stats, &admin_sender)?;
         let mut threads = Vec::new();
+        // With --redis: the catch-up reader's answers wait for the listeners.
+        let barriers = Barriers::new();
         let storage = match log {
             Some((log, recovered)) => {
                 let reader = Box::new(DiskReader::new(log.root(), stats.clone()));
@@ -171,7 +174,11 @@ impl Server {
             }
             None => {
                 if let Some(url) = &config.redis {
-                    let reader = Box::new(RedisReader::new(url, config.redis_timeout));
+                    let reader = Box::new(RedisReader::behind(
+                        url,
+                        config.redis_timeout,
+                        barriers.clone(),
+                    ));
                     let (catchup, thread) = spawn_catchup(reader, &bus, &stats)?;
                     threads.push(thread);
                     for (_, _, app) in &mut loops {
@@ -206,6 +213,7 @@ impl Server {
                     bus.clone(),
                     admin_sender.clone(),
                     stats.clone(),
+                    barriers,
                 )?;
                 admin.share_through(jobs);
                 info!("halley: channels shared through {url}");

@@ -123,7 +123,9 @@ counters! {
         segments_deleted: Counter, "Log segments deleted by --retain.";
         catchup_reads: Counter, "Reads from storage for subscribers older than the in-memory history.";
         catchup_events: Counter, "Events read from storage for catching up.";
-        redis_connected: Gauge, "With --redis: 1 while this server hears Redis's announcements, else 0.";
+        redis_connected: Gauge, "With --redis: 1 while this server hears Redis's announcements (on a Redis Cluster, every shard's), else 0.";
+        redis_shards: Gauge, "With --redis: the subscriptions this server listens on: 1 on one Redis, one per master on a Redis Cluster.";
+        redis_shards_listening: Gauge, "With --redis: how many of redis_shards are up.";
         redis_reconnects: Counter, "With --redis: times the subscription to Redis broke and was made again.";
         redis_events_heard: Counter, "With --redis: events handed to the loops from Redis (announced, or read from a stream to fill a hole).";
         redis_publishes: Counter, "With --redis: publishes and closes sent to Redis (answered or not).";

@@ -27,7 +27,7 @@ impl Ear {
         let (stop, stopping) = crossbeam_channel::bounded(1);
         let url = redis.url();
         let thread = std::thread::spawn(move || {
-            Listener::new(&url, TIMEOUT).run(&stopping, |h| {
+            Listener::new(&url, TIMEOUT).unwrap().run(&stopping, |h| {
                 let _ = to_test.send(h);
             })
         });
@@ -263,4 +263,74 @@ fn what_is_not_an_announcement_is_refused_and_the_rest_goes_on() {
     }
     store(&redis).publish("ch", b"fine", 0).unwrap();
     assert_eq!(ear.next_event(), event("ch", 1, "fine"));
+}
+
+#[test]
+fn a_channel_s_bounds_do_not_overtake_its_announcements() {
+    use halley::storage::redis_store::barrier::Barriers;
+    use halley::storage::redis_store::RedisReader;
+    use halley::storage::StorageReader;
+
+    let redis = RedisServer::start();
+    // A listener that hands on nothing until the test lets it: a listener behind.
+    let (to_test, heard) = crossbeam_channel::unbounded::<Heard>();
+    let (release, released) = crossbeam_channel::unbounded::<()>();
+    let (stop, stopping) = crossbeam_channel::bounded::<()>(1);
+    let mut listener = Listener::new(&redis.url(), TIMEOUT).unwrap();
+    let barriers = Barriers::new();
+    barriers.install_single(listener.gate());
+    let listening = std::thread::spawn(move || {
+        listener.run(&stopping, |h| {
+            if matches!(h, Heard::Event { .. }) {
+                let _ = released.recv_timeout(util::WAIT);
+            }
+            let _ = to_test.send(h);
+        })
+    });
+    assert_eq!(heard.recv_timeout(util::WAIT).unwrap(), Heard::Connected);
+    let mut store = RedisStore::connect(&redis.url(), TIMEOUT, 100).unwrap();
+    assert_eq!(store.publish("ch", b"one", 0).unwrap(), Stored::New(1));
+    // Redis holds event 1; the listener has read its announcement and holds it.
+    let mut reader = RedisReader::behind(&redis.url(), TIMEOUT, barriers);
+    let (answer, answered) = crossbeam_channel::bounded(1);
+    let reading = std::thread::spawn(move || {
+        assert!(reader.read_after("ch", u64::MAX, u64::MAX, 1000).is_empty());
+        let _ = answer.send(reader.bounds("ch"));
+    });
+    assert!(
+        answered.recv_timeout(Duration::from_millis(300)).is_err(),
+        "the bounds wait for the listener"
+    );
+    release.send(()).unwrap();
+    assert_eq!(
+        heard.recv_timeout(util::WAIT).unwrap(),
+        event("ch", 1, "one")
+    );
+    assert_eq!(
+        answered.recv_timeout(util::WAIT).unwrap(),
+        Some((1, None)),
+        "then they go"
+    );
+    reading.join().unwrap();
+    drop(stop);
+    listening.join().unwrap();
+}
+
+#[test]
+fn without_a_listener_connected_bounds_are_not_given() {
+    use halley::storage::redis_store::barrier::Barriers;
+    use halley::storage::redis_store::RedisReader;
+    use halley::storage::StorageReader;
+
+    let redis = RedisServer::start();
+    let mut store = RedisStore::connect(&redis.url(), TIMEOUT, 100).unwrap();
+    store.publish("ch", b"one", 0).unwrap();
+    // No listener installed yet (a Redis Cluster whose map is not read yet).
+    let mut reader = RedisReader::behind(&redis.url(), Duration::from_millis(200), Barriers::new());
+    assert!(reader.read_after("ch", 0, u64::MAX, 1000).len() == 1);
+    assert_eq!(reader.bounds("ch"), None);
+    // A reader alone answers at once.
+    let mut alone = RedisReader::new(&redis.url(), TIMEOUT);
+    alone.read_after("ch", 0, u64::MAX, 1000);
+    assert_eq!(alone.bounds("ch"), Some((1, None)));
 }

@@ -84,3 +84,186 @@ impl Drop for RedisServer {
         let _ = self.child.wait();
     }
 }
+
+/// A Redis Cluster of the test's own: masters only, each a `redis-server` on free
+/// loopback ports (its client port and its cluster bus port), made into a cluster with
+/// `redis-cli --cluster create`. A node failing is noticed within a second
+/// (`cluster-node-timeout`), and the other shards go on serving
+/// (`cluster-require-full-coverage no`).
+pub struct RedisCluster {
+    pub nodes: Vec<Option<RedisServer>>,
+    /// Each node's client port and settings, kept for a restart.
+    ports: Vec<u16>,
+    settings: Vec<Vec<String>>,
+    dir: std::path::PathBuf,
+}
+
+impl RedisCluster {
+    /// Starts `masters` nodes, joins them, and waits until every node says the
+    /// cluster is whole (bounded by `WAIT`).
+    pub fn start(masters: usize) -> RedisCluster {
+        let dir = std::env::temp_dir().join(format!(
+            "halley-redis-cluster-{}-{:?}",
+            std::process::id(),
+            std::time::SystemTime::now()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut cluster = RedisCluster {
+            nodes: Vec::new(),
+            ports: Vec::new(),
+            settings: Vec::new(),
+            dir,
+        };
+        for _ in 0..masters {
+            let port = free_port();
+            let settings: Vec<String> = [
+                "--bind",
+                "127.0.0.1",
+                "--cluster-enabled",
+                "yes",
+                "--cluster-port",
+                &free_port().to_string(),
+                "--cluster-config-file",
+                &format!("nodes-{port}.conf"),
+                "--cluster-node-timeout",
+                "1000",
+                "--cluster-require-full-coverage",
+                "no",
+                "--dir",
+                cluster.dir.to_str().unwrap(),
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            let refs: Vec<&str> = settings.iter().map(String::as_str).collect();
+            cluster
+                .nodes
+                .push(Some(RedisServer::start_with(port, &refs)));
+            cluster.ports.push(port);
+            cluster.settings.push(settings);
+        }
+        let status = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(cluster.all_ports().iter().map(|p| format!("127.0.0.1:{p}")))
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .status()
+            .expect("redis-cli (Debian's redis-tools package)");
+        assert!(status.success(), "redis-cli --cluster create failed");
+        cluster.wait_whole();
+        cluster
+    }
+
+    /// Waits until every node up says the cluster is whole.
+    pub fn wait_whole(&self) {
+        for node in self.nodes.iter().flatten() {
+            let mut connection = node.connection();
+            super::wait_until(
+                || {
+                    let info: String = redis::cmd("CLUSTER")
+                        .arg("INFO")
+                        .query(&mut connection)
+                        .unwrap();
+                    info.contains("cluster_state:ok") && info.contains("cluster_slots_ok:16384")
+                },
+                "every node says the cluster is whole",
+            );
+        }
+    }
+
+    /// `redis+cluster://` with every node as a seed.
+    pub fn url(&self) -> String {
+        let hosts: Vec<String> = self
+            .all_ports()
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        format!("redis+cluster://{}", hosts.join(","))
+    }
+
+    /// Node `n`'s own connection.
+    pub fn connection(&self, n: usize) -> redis::Connection {
+        self.nodes[n].as_ref().expect("node up").connection()
+    }
+
+    /// The slot of `key`, as Redis computes it (`CLUSTER KEYSLOT`).
+    pub fn slot(&self, key: &str) -> u16 {
+        let n = self.nodes.iter().position(Option::is_some).unwrap();
+        redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(key)
+            .query(&mut self.connection(n))
+            .unwrap()
+    }
+
+    /// The index of the node that holds `slot`, from `CLUSTER SLOTS`.
+    pub fn owner(&self, slot: u16) -> usize {
+        let (_, _, n) = self
+            .ranges()
+            .into_iter()
+            .find(|(start, end, _)| (*start..=*end).contains(&slot))
+            .expect("a master holds the slot");
+        n
+    }
+
+    /// The slots node `n` holds, from `CLUSTER SLOTS`.
+    pub fn slots_of(&self, n: usize) -> Vec<u16> {
+        self.ranges()
+            .into_iter()
+            .filter(|(_, _, owner)| *owner == n)
+            .flat_map(|(start, end, _)| start..=end)
+            .collect()
+    }
+
+    /// Each range of slots and the index of the node holding it, as the first node
+    /// up says (`CLUSTER SLOTS`).
+    fn ranges(&self) -> Vec<(u16, u16, usize)> {
+        let n = self.nodes.iter().position(Option::is_some).unwrap();
+        let ports = self.all_ports();
+        redis::cmd("CLUSTER")
+            .arg("SLOTS")
+            .query::<Vec<redis::Value>>(&mut self.connection(n))
+            .unwrap()
+            .into_iter()
+            .map(|range| {
+                let redis::Value::Array(parts) = range else {
+                    panic!("a range")
+                };
+                let start: u16 = redis::from_redis_value(parts[0].clone()).unwrap();
+                let end: u16 = redis::from_redis_value(parts[1].clone()).unwrap();
+                let redis::Value::Array(master) = parts[2].clone() else {
+                    panic!("a master")
+                };
+                let port: u16 = redis::from_redis_value(master[1].clone()).unwrap();
+                (start, end, ports.iter().position(|p| *p == port).unwrap())
+            })
+            .collect()
+    }
+
+    /// Every node's client port, up or not.
+    fn all_ports(&self) -> Vec<u16> {
+        self.ports.clone()
+    }
+
+    /// Stops node `n` at once, as a crash would.
+    pub fn kill(&mut self, n: usize) {
+        self.nodes[n].take().expect("node up").kill();
+    }
+
+    /// Starts node `n` again on its ports, empty (no persistence) but with its
+    /// cluster configuration (its slots), and waits until the cluster is whole.
+    pub fn restart(&mut self, n: usize) {
+        let port = self.ports[n];
+        let refs: Vec<&str> = self.settings[n].iter().map(String::as_str).collect();
+        self.nodes[n] = Some(RedisServer::start_with(port, &refs));
+        self.wait_whole();
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        self.nodes.clear();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -1,13 +1,16 @@
-//! A blocking Redis client on one connection, for a thread of its own (never a loop's):
-//! publish and close through the scripts, read a channel's events after an id, and a
-//! channel's bounds. Every call is bounded by the timeout given at connect.
+//! A blocking Redis client, for a thread of its own (never a loop's): publish and close
+//! through the scripts, read a channel's events after an id, and a channel's bounds.
+//! On one Redis it is one connection; on a Redis Cluster, the redis crate's cluster
+//! connection, which sends each channel's commands to the shard holding its slot.
+//! Every call is bounded by the timeout given at connect.
 
 use std::fmt;
 use std::time::Duration;
 
-use redis::{Connection, Script, Value};
+use redis::cluster::{ClusterClient, ClusterConnection};
+use redis::{Connection, ConnectionLike, Script, Value};
 
-use super::{keys, scripts};
+use super::{keys, scripts, RedisUrl};
 use crate::storage::Bounds;
 
 /// Why a call to Redis failed.
@@ -45,6 +48,12 @@ impl From<redis::RedisError> for RedisError {
     }
 }
 
+impl From<std::io::Error> for RedisError {
+    fn from(e: std::io::Error) -> RedisError {
+        RedisError::Unavailable(e.to_string())
+    }
+}
+
 /// What a publish or close did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stored {
@@ -62,9 +71,15 @@ pub struct StoredEvent {
     pub data: Option<Vec<u8>>,
 }
 
-/// A connection to one Redis, with the scripts loaded on first use.
+/// The connection: to one Redis, or to a cluster.
+enum Link {
+    Single(Connection),
+    Cluster(Box<ClusterConnection>),
+}
+
+/// A connection to Redis, with the scripts loaded on first use.
 pub struct RedisStore {
-    connection: Connection,
+    link: Link,
     store: Script,
     raise: Script,
     /// `MAXLEN ~` of each channel's stream.
@@ -72,15 +87,33 @@ pub struct RedisStore {
 }
 
 impl RedisStore {
-    /// Connects to `url` (`redis://host:port/db`), every call bounded by `timeout`,
-    /// keeping about `keep` events per channel.
+    /// Connects to `url` (`redis://host:port/db`, or `redis+cluster://` and its
+    /// seeds), every call bounded by `timeout`, keeping about `keep` events per channel.
     pub fn connect(url: &str, timeout: Duration, keep: usize) -> Result<RedisStore, RedisError> {
-        let client = redis::Client::open(url).map_err(|e| RedisError::Refused(e.to_string()))?;
-        let connection = client.get_connection_with_timeout(timeout)?;
-        connection.set_read_timeout(Some(timeout))?;
-        connection.set_write_timeout(Some(timeout))?;
+        let url = RedisUrl::parse(url).map_err(|e| RedisError::Refused(e.to_string()))?;
+        let refused = |e: redis::RedisError| RedisError::Refused(e.to_string());
+        let link = match url {
+            RedisUrl::Single(url) => {
+                let client = redis::Client::open(url).map_err(refused)?;
+                let connection = client.get_connection_with_timeout(timeout)?;
+                connection.set_read_timeout(Some(timeout))?;
+                connection.set_write_timeout(Some(timeout))?;
+                Link::Single(connection)
+            }
+            RedisUrl::Cluster(seeds) => {
+                // One attempt per call: a shard out of reach is answered 503 now,
+                // not after the crate's retries.
+                let client = ClusterClient::builder(seeds)
+                    .connection_timeout(timeout)
+                    .response_timeout(timeout)
+                    .retries(1)
+                    .build()
+                    .map_err(refused)?;
+                Link::Cluster(Box::new(client.get_connection()?))
+            }
+        };
         Ok(RedisStore {
-            connection,
+            link,
             store: Script::new(scripts::STORE),
             raise: Script::new(scripts::RAISE),
             keep: keep.max(1),
@@ -110,6 +143,13 @@ impl RedisStore {
         floor: u64,
         kind: &str,
     ) -> Result<Stored, RedisError> {
+        let (announcements, announce) = match self.link {
+            Link::Single(_) => (keys::ANNOUNCEMENTS.to_string(), "PUBLISH"),
+            Link::Cluster(_) => (
+                keys::shard_announcements(keys::channel_slot(channel)),
+                "SPUBLISH",
+            ),
+        };
         let (id, status): (u64, u8) = self
             .store
             .key(keys::meta(channel))
@@ -118,9 +158,10 @@ impl RedisStore {
             .arg(data)
             .arg(floor)
             .arg(self.keep)
-            .arg(keys::ANNOUNCEMENTS)
+            .arg(announcements)
             .arg(kind)
-            .invoke(&mut self.connection)?;
+            .arg(announce)
+            .invoke(self.link.connection())?;
         match status {
             0 => Ok(Stored::New(id)),
             1 => Ok(Stored::AlreadyClosed(id)),
@@ -135,7 +176,7 @@ impl RedisStore {
             .raise
             .key(keys::meta(channel))
             .arg(floor)
-            .invoke(&mut self.connection)?)
+            .invoke(self.link.connection())?)
     }
 
     /// Up to `count` events of `channel` after id `after`, oldest first.
@@ -151,7 +192,7 @@ impl RedisStore {
             .arg("+")
             .arg("COUNT")
             .arg(count.max(1))
-            .query(&mut self.connection)?;
+            .query(self.link.connection())?;
         parse_range(reply)
     }
 
@@ -161,7 +202,7 @@ impl RedisStore {
             .arg(keys::meta(channel))
             .arg("last")
             .arg("closed")
-            .query(&mut self.connection)?;
+            .query(self.link.connection())?;
         let last_id = last.unwrap_or(0);
         let first: Value = redis::cmd("XRANGE")
             .arg(keys::log(channel))
@@ -169,13 +210,22 @@ impl RedisStore {
             .arg("+")
             .arg("COUNT")
             .arg(1)
-            .query(&mut self.connection)?;
+            .query(self.link.connection())?;
         let first_id = parse_range(first)?.first().map_or(last_id + 1, |e| e.id);
         Ok(Bounds {
             first_id,
             last_id,
             closed_id: closed,
         })
+    }
+}
+
+impl Link {
+    fn connection(&mut self) -> &mut dyn ConnectionLike {
+        match self {
+            Link::Single(connection) => connection,
+            Link::Cluster(connection) => connection.as_mut(),
+        }
     }
 }
 

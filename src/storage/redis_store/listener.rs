@@ -8,6 +8,9 @@
 //! - **Silence** (a link cut without a word, which TCP alone would hide for minutes):
 //!   after 2 s without an announcement, Redis must answer a PING on the subscription
 //!   within the timeout, or the subscription counts as lost.
+//! - **A Redis Cluster**: a listener per master at start, for that master's slots.
+//!   Each (re)connection subscribes to the shard channels of its slots on whichever
+//!   master holds the first of them then (after a failover, the promoted replica).
 //! - **The subscription lost** (Redis restarted, unreachable, or it closed us): the
 //!   listener reconnects with a growing pause, subscribes again, raises the counter of
 //!   every channel it has heard to at least what it heard (a Redis that lost data must
@@ -15,23 +18,37 @@
 //!   was away.
 //! - **What is not an announcement** is handed on as refused, with the reason.
 //!
+//! - **A barrier** asked through its gate (`barrier.rs`): a PING is sent on the
+//!   subscription, and once its PONG is read, every announcement before it has been
+//!   handed on: the wait is answered.
+//!
 //! It runs on a thread of its own (`run` returns when its stop channel says so, or is
-//! dropped) and talks to the rest only through `hear`. A channel it has not heard of starts at the first id it
-//! hears: what came before is for the catch-up reader to serve.
+//! dropped), waiting on its own `mio::Poll` (the subscription's socket, and the
+//! gate's waker), and talks to the rest only through `hear` and the gate. A channel it
+//! has not heard of starts at the first id it hears: what came before is for the
+//! catch-up reader to serve.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+use mio::{Events, Poll, Token, Waker};
 
-use super::{keys, Announcement, AnnouncementError, Kind, RedisError, RedisStore};
+use super::barrier::{Gate, Wait};
+use super::subscription::{Mode, Received, Subscription};
+use super::{keys, topology, Announcement, AnnouncementError, Kind, RedisError, RedisStore};
 
 /// After this long without an announcement, the subscription is checked with a PING
 /// (answered within the timeout, or the subscription is made again).
 const IDLE_PING: Duration = Duration::from_secs(2);
 /// How long a wait for an announcement lasts before the stop channel is looked at.
 const STOP_CHECK: Duration = Duration::from_millis(200);
+/// The poll's tokens: the subscription's socket, and the gate's waker.
+const SOCKET: Token = Token(0);
+const GATE: Token = Token(1);
+/// The message of a PING that checks a silent link (a barrier's is its number).
+const IDLE: &[u8] = b"idle";
 /// Pauses between reconnections: from the first, doubling to the last.
 const FIRST_PAUSE: Duration = Duration::from_millis(50);
 const LAST_PAUSE: Duration = Duration::from_secs(2);
@@ -61,22 +78,54 @@ pub enum Heard {
     Disconnected(String),
 }
 
+/// Where a listener hears announcements.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// One Redis (the store's URL): its one announcement channel.
+    Single,
+    /// A cluster shard: the shard channels of these slots, on the master holding the
+    /// first of them, found from the seeds.
+    Shard { seeds: Vec<String>, slots: Vec<u16> },
+}
+
 /// The listener's state: where each channel it has heard stands.
 pub struct Listener {
+    /// The store's URL (`redis://` or `redis+cluster://`), for catching up.
     url: String,
+    source: Source,
     timeout: Duration,
     /// The last id handed on, per channel.
     last: HashMap<Arc<str>, u64>,
+    poll: Poll,
+    gate: Gate,
+    waits: Receiver<Wait>,
 }
 
 impl Listener {
     /// A listener for the Redis at `url`, each call to it bounded by `timeout`.
-    pub fn new(url: &str, timeout: Duration) -> Listener {
-        Listener {
+    pub fn new(url: &str, timeout: Duration) -> std::io::Result<Listener> {
+        Listener::on(url, Source::Single, timeout)
+    }
+
+    /// A listener for `source`, catching up from the store at `url`.
+    pub fn on(url: &str, source: Source, timeout: Duration) -> std::io::Result<Listener> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), GATE)?);
+        let (gate, waits) = Gate::new(waker);
+        Ok(Listener {
             url: url.to_string(),
+            source,
             timeout,
             last: HashMap::new(),
-        }
+            poll,
+            gate,
+            waits,
+        })
+    }
+
+    /// The way to ask this listener for a barrier.
+    pub fn gate(&self) -> Gate {
+        self.gate.clone()
     }
 
     /// Listens until `stop` receives or is dropped, handing everything to `hear`.
@@ -103,38 +152,81 @@ impl Listener {
         stop: &Receiver<()>,
         hear: &mut impl FnMut(Heard),
     ) -> Result<(), RedisError> {
-        let client = redis::Client::open(self.url.as_str())
-            .map_err(|e| RedisError::Refused(e.to_string()))?;
-        let mut connection = client.get_connection_with_timeout(self.timeout)?;
+        let (address, channels, mode) = match &self.source {
+            Source::Single => (
+                self.url.clone(),
+                vec![keys::ANNOUNCEMENTS.to_string()],
+                Mode::Plain,
+            ),
+            Source::Shard { seeds, slots } => {
+                let shard = topology::owner(seeds, slots[0], self.timeout)?;
+                let channels = slots.iter().map(|&s| keys::shard_announcements(s));
+                (shard.url, channels.collect(), Mode::Sharded)
+            }
+        };
         let mut store = RedisStore::connect(&self.url, self.timeout, 1)?;
-        let mut pubsub = connection.as_pubsub();
-        pubsub.subscribe(keys::ANNOUNCEMENTS)?;
+        let registry = (self.poll.registry(), SOCKET);
+        let mut subscription =
+            Subscription::open(&address, &channels, mode, self.timeout, registry)?;
         // Subscribed first, then caught up: an event announced in between is both
         // read and heard, and handed on once.
         self.catch_up(&mut store, hear)?;
         hear(Heard::Connected);
-        pubsub.set_read_timeout(Some(STOP_CHECK))?;
+        let mut events = Events::with_capacity(4);
         let mut heard_at = Instant::now();
+        let mut pinged: Option<Instant> = None;
+        // Barriers sent and not answered yet: their number, and who waits.
+        let mut barriers: VecDeque<(u64, Vec<Wait>)> = VecDeque::new();
+        let mut next_barrier: u64 = 0;
         while !stopped(stop) {
-            let message = match pubsub.get_message() {
-                Ok(message) => message,
-                Err(e) if e.is_timeout() => {
-                    if heard_at.elapsed() >= IDLE_PING {
-                        // Silence: a link cut without a word (a partition) looks
-                        // like it. Redis must answer a PING within the timeout.
-                        pubsub.set_read_timeout(Some(self.timeout))?;
-                        pubsub.ping::<redis::Value>()?;
-                        pubsub.set_read_timeout(Some(STOP_CHECK))?;
-                        heard_at = Instant::now();
+            loop {
+                let payload = match subscription.try_receive()? {
+                    Received::Message(payload) => payload,
+                    Received::Pong(message) => {
+                        (heard_at, pinged) = (Instant::now(), None);
+                        if let Some(number) = barrier_number(&message) {
+                            while barriers.front().is_some_and(|(n, _)| *n <= number) {
+                                for wait in barriers.pop_front().expect("looked at").1 {
+                                    let _ = wait.send(());
+                                }
+                            }
+                        }
+                        continue;
                     }
-                    continue;
+                    Received::Nothing => break,
+                };
+                (heard_at, pinged) = (Instant::now(), None);
+                match Announcement::parse(&payload) {
+                    Ok(announcement) => self.heard(&mut store, announcement, hear)?,
+                    Err(why) => hear(Heard::Refused(why)),
                 }
-                Err(e) => return Err(e.into()),
-            };
-            heard_at = Instant::now();
-            match Announcement::parse(message.get_payload_bytes()) {
-                Ok(announcement) => self.heard(&mut store, announcement, hear)?,
-                Err(why) => hear(Heard::Refused(why)),
+            }
+            let waits: Vec<Wait> = self.waits.try_iter().collect();
+            if !waits.is_empty() {
+                next_barrier += 1;
+                subscription.ping(next_barrier.to_string().as_bytes())?;
+                barriers.push_back((next_barrier, waits));
+                pinged.get_or_insert_with(Instant::now);
+            }
+            match pinged {
+                Some(at) if at.elapsed() > self.timeout => {
+                    return Err(RedisError::Unavailable(
+                        "no answer to a PING on the subscription".into(),
+                    ))
+                }
+                Some(_) => {}
+                // Silence: a link cut without a word (a partition) looks like it.
+                // Redis must answer a PING within the timeout.
+                None if heard_at.elapsed() >= IDLE_PING => {
+                    subscription.ping(IDLE)?;
+                    pinged = Some(Instant::now());
+                }
+                None => {}
+            }
+            if let Err(e) = self.poll.poll(&mut events, Some(STOP_CHECK)) {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(e.into());
+                }
             }
         }
         Ok(())
@@ -255,6 +347,11 @@ impl Listener {
             to,
         });
     }
+}
+
+/// The number of a barrier's PING, from its PONG's message.
+fn barrier_number(message: &[u8]) -> Option<u64> {
+    std::str::from_utf8(message).ok()?.parse().ok()
 }
 
 /// Whether the stop channel has said stop (or its sender is gone).

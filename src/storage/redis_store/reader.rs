@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use log::warn;
 
+use super::barrier::Barriers;
 use super::{RedisError, RedisStore, StoredEvent};
 use crate::channel::Event;
 use crate::storage::{StorageReader, Stored};
@@ -19,14 +20,27 @@ pub struct RedisReader {
     url: String,
     timeout: Duration,
     store: Option<RedisStore>,
+    /// The listeners an answer waits for (`barrier.rs`); none in a reader alone.
+    barriers: Option<Arc<Barriers>>,
 }
 
 impl RedisReader {
+    /// A reader alone: its answers go out as soon as Redis gives them.
     pub fn new(url: &str, timeout: Duration) -> RedisReader {
         RedisReader {
             url: url.to_string(),
             timeout,
             store: None,
+            barriers: None,
+        }
+    }
+
+    /// A server's reader: a channel's bounds go out only once the listener of the
+    /// channel has handed on every announcement Redis sent before them.
+    pub fn behind(url: &str, timeout: Duration, barriers: Arc<Barriers>) -> RedisReader {
+        RedisReader {
+            barriers: Some(barriers),
+            ..RedisReader::new(url, timeout)
         }
     }
 
@@ -123,7 +137,15 @@ impl StorageReader for RedisReader {
     fn bounds(&mut self, channel: &str) -> Option<(u64, Option<u64>)> {
         let bounds = self.store.as_mut()?.bounds(channel);
         match bounds {
-            Ok(bounds) => Some((bounds.last_id, bounds.closed_id)),
+            Ok(bounds) => {
+                let passed = self
+                    .barriers
+                    .as_ref()
+                    .is_none_or(|barriers| barriers.pass(channel, self.timeout));
+                // Not passed (the listener is not connected, or slow): the loop
+                // takes it as unanswered, and asks again at the channel's next event.
+                passed.then_some((bounds.last_id, bounds.closed_id))
+            }
             Err(e) => {
                 warn!("catch-up from Redis: {e}");
                 self.store = None;

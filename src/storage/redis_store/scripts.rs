@@ -4,8 +4,9 @@
 //! meta hash, `KEYS[2]` = its stream, and `ARGV` = the channel's name, the data
 //! (empty for a close), the floor (the highest id the calling server has delivered:
 //! after Redis lost data, ids go on above it, never back), the most entries to keep
-//! (`MAXLEN ~`), the channel to announce on, and the kind (`e` an event, `c` the
-//! close marker). It returns `{id, status}`: `status` 0 for a new event, 1 when the
+//! (`MAXLEN ~`), the channel to announce on, the kind (`e` an event, `c` the
+//! close marker), and how to announce (`PUBLISH` on one Redis, `SPUBLISH` to the
+//! slot's shard channel on a Redis Cluster). It returns `{id, status}`: `status` 0 for a new event, 1 when the
 //! channel was already closed (the id is then its close marker's, and nothing was
 //! written: a publish is refused, closing again answers the same id).
 //!
@@ -30,7 +31,7 @@ else
   redis.call('HSET', KEYS[1], 'last', id)
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '0-' .. id, 'd', ARGV[2])
 end
-redis.call('PUBLISH', ARGV[5], 'halley1 ' .. kind .. ' ' .. id .. ' ' .. ARGV[1] .. '\n' .. ARGV[2])
+redis.call(ARGV[7], ARGV[5], 'halley1 ' .. kind .. ' ' .. id .. ' ' .. ARGV[1] .. '\n' .. ARGV[2])
 return {id, 0}
 "#;
 
