@@ -27,7 +27,7 @@ use crate::config::Config;
 use crate::stats::{bump, Stats};
 use crate::storage::redis_store::barrier::{Barriers, Gate};
 use crate::storage::redis_store::listener::Source;
-use crate::storage::redis_store::publisher::{self, Job};
+use crate::storage::redis_store::publisher::{self, Floors, Job, Queues};
 use crate::storage::redis_store::{topology, Heard, Listener, RedisUrl};
 
 /// Pauses between attempts to read a cluster's map of slots at start.
@@ -51,18 +51,14 @@ pub fn start(
     admin: AdminSender,
     stats: Arc<Stats>,
     barriers: Arc<Barriers>,
-) -> std::io::Result<(RedisNode, Sender<Job>)> {
+) -> std::io::Result<(RedisNode, Queues<Job>)> {
+    let waking = admin.clone();
     let reply = move |done| {
-        admin.send(AdminMessage::Redis(done));
+        admin.queue(AdminMessage::Redis(done));
     };
-    let (floors, heard) = crossbeam_channel::unbounded();
-    let (jobs, publisher) = publisher::spawn(
-        url.to_string(),
-        config.redis_timeout,
-        config.history,
-        heard,
-        reply,
-    )?;
+    let replied = move || waking.wake();
+    let (jobs, floors, publishers) =
+        publisher::spawn_all(url, config.redis_timeout, config.history, reply, replied)?;
     let (stop, stopping) = crossbeam_channel::bounded::<()>(1);
     let ears = Ears {
         url: url.to_string(),
@@ -82,9 +78,11 @@ pub fn start(
             thread
         }
     };
+    let mut threads = publishers;
+    threads.push(listening);
     let node = RedisNode {
         stop: Some(stop),
-        threads: vec![publisher, listening],
+        threads,
     };
     Ok((node, jobs))
 }
@@ -94,8 +92,8 @@ struct Ears {
     url: String,
     timeout: Duration,
     bus: Bus,
-    /// Each id heard, for the publisher's floors.
-    floors: Sender<(Arc<str>, u64)>,
+    /// Each id heard, for the publishers' floors.
+    floors: Floors,
     stats: Arc<Stats>,
     stopping: Receiver<()>,
 }
@@ -118,7 +116,7 @@ impl Ears {
             listener.run(&stopping, |heard| {
                 if let Heard::Event { channel, id, .. } = &heard {
                     // The publisher's floor for the channel's next id.
-                    let _ = floors.send((channel.clone(), *id));
+                    floors.send(channel, (channel.clone(), *id));
                 }
                 hand_on(&mut bus, &stats, &mut link, heard)
             });
@@ -203,8 +201,9 @@ fn hand_on(bus: &mut Bus, stats: &Stats, link: &mut Link, heard: Heard) {
                     }
                 },
             };
+            // The loops are woken when the listener has nothing more for now
+            // (`Heard::Pause`), once for a burst.
             bus.publish(&Arc::new(event));
-            bus.wake();
             bump(&admin.redis_events_heard);
         }
         // The loops take the next event past the hole, and the catch-up reader
@@ -216,7 +215,10 @@ fn hand_on(bus: &mut Bus, stats: &Stats, link: &mut Link, heard: Heard) {
             bump(&admin.redis_announcements_refused);
             warn!("redis: a message on the announcement channel refused: {why}");
         }
+        Heard::Pause => bus.wake(),
         Heard::Connected => {
+            // What the catch-up handed on, first.
+            bus.wake();
             link.up = true;
             let listening = admin.redis_shards_listening.fetch_add(1, Ordering::Relaxed) + 1;
             if listening == admin.redis_shards.load(Ordering::Relaxed) {

@@ -275,3 +275,69 @@ fn the_catch_up_reader_comes_back_with_redis_and_invents_no_gap_meanwhile() {
     store(&redis).publish("ch", b"again", 0).unwrap();
     assert_eq!(read(&mut reader, "ch", 0, u64::MAX, 1 << 20), ["1:again"]);
 }
+
+#[test]
+fn many_writes_in_one_pipeline_each_take_effect_in_order() {
+    use halley::storage::redis_store::client::Write;
+    let redis = RedisServer::start();
+    let mut store = store(&redis);
+    // The script is not loaded yet: the first of the pipeline comes back NOSCRIPT
+    // and is run alone, loading it; the rest go as they are.
+    let write = |channel, data, floor| Write {
+        channel,
+        data,
+        floor,
+    };
+    let results = store.store_many(&[
+        write("a", Some(&b"a1"[..]), 0),
+        write("b", Some(&b"b1"[..]), 0),
+        write("a", Some(&b"a2"[..]), 0),
+        write("a", None, 0),
+        write("a", Some(&b"late"[..]), 0),
+        write("b", Some(&b"b2"[..]), 5),
+    ]);
+    let results: Vec<Stored> = results.into_iter().map(Result::unwrap).collect();
+    assert_eq!(
+        results,
+        [
+            Stored::New(1),
+            Stored::New(1),
+            Stored::New(2),
+            Stored::New(3),
+            Stored::AlreadyClosed(3),
+            Stored::New(6),
+        ]
+    );
+    let a: Vec<u64> = store
+        .read_after("a", 0, 10)
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(a, [1, 2, 3]);
+    // After Redis forgot the script, a pipeline loads it again.
+    redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query::<()>(&mut redis.connection())
+        .unwrap();
+    let results = store.store_many(&[
+        write("c", Some(&b"c1"[..]), 0),
+        write("c", Some(&b"c2"[..]), 0),
+    ]);
+    assert_eq!(
+        results.into_iter().map(Result::unwrap).collect::<Vec<_>>(),
+        [Stored::New(1), Stored::New(2)]
+    );
+    // Redis gone: every write of the pipeline fails, as unavailable.
+    drop(redis);
+    let results = store.store_many(&[
+        write("c", Some(&b"x"[..]), 0),
+        write("d", Some(&b"y"[..]), 0),
+    ]);
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Err(RedisError::Unavailable(_)))),
+        "{results:?}"
+    );
+}

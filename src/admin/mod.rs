@@ -32,7 +32,7 @@ use crate::engine::{
 use crate::http::{RequestHead, Status};
 use crate::stats::{ConnStats, Stats};
 use crate::storage::journal::Journal;
-use crate::storage::redis_store::publisher::Job;
+use crate::storage::redis_store::publisher::{Job, Queues};
 
 /// The answer to an admin connection over `--admin-max-conns`.
 const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
@@ -87,7 +87,7 @@ impl AdminApp {
 
     /// Publishes, closes and channel questions go to Redis through `jobs`
     /// (`--redis`); their results come back as `AdminMessage::Redis`.
-    pub fn share_through(&mut self, jobs: crossbeam_channel::Sender<Job>) {
+    pub fn share_through(&mut self, jobs: Queues<Job>) {
         self.shared = Some(shared::Shared::new(jobs));
     }
 }

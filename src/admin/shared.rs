@@ -8,8 +8,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crossbeam_channel::Sender;
-
 use super::acks::{reply_with, Answer};
 use super::routes::{COUNT_TIMEOUT, JSON};
 use super::{reply, AdminApp, AdminConn, TEXT};
@@ -17,7 +15,7 @@ use crate::admin_inbox::{PublishAnswer, ReplyTo};
 use crate::engine::{Connection, Conns, Cx};
 use crate::http::Status;
 use crate::stats::{add, bump};
-use crate::storage::redis_store::publisher::{Done, Job, Outcome, Work};
+use crate::storage::redis_store::publisher::{Done, Job, Outcome, Queues, Work};
 use crate::storage::redis_store::Stored;
 
 type Conn = Connection<AdminConn>;
@@ -34,13 +32,13 @@ enum Waiter {
 /// The admin thread's side of Redis: the jobs sent and who waits for each.
 #[derive(Debug)]
 pub struct Shared {
-    jobs: Sender<Job>,
+    jobs: Queues<Job>,
     next_tag: u64,
     waiting: HashMap<u64, Waiter>,
 }
 
 impl Shared {
-    pub fn new(jobs: Sender<Job>) -> Shared {
+    pub fn new(jobs: Queues<Job>) -> Shared {
         Shared {
             jobs,
             next_tag: 0,
@@ -57,7 +55,9 @@ impl Shared {
             channel: channel.into(),
             work,
         };
-        self.jobs.send(job).ok()?;
+        if !self.jobs.send(channel, job) {
+            return None;
+        }
         self.waiting.insert(tag, waiter);
         Some(tag)
     }

@@ -14,7 +14,7 @@ use super::{keys, scripts, RedisUrl};
 use crate::storage::Bounds;
 
 /// Why a call to Redis failed.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum RedisError {
     /// No connection, or it broke, or it timed out: the call may or may not have taken
     /// effect (a publish is then answered `503`, PROTOCOL.md "Several servers").
@@ -61,6 +61,16 @@ pub enum Stored {
     New(u64),
     /// The channel was closed already, by the marker with this id; nothing was written.
     AlreadyClosed(u64),
+}
+
+/// A publish or close, for `store_many`.
+#[derive(Debug, Clone, Copy)]
+pub struct Write<'a> {
+    pub channel: &'a str,
+    /// The data; `None` closes the channel.
+    pub data: Option<&'a [u8]>,
+    /// The highest id of the channel the server has heard of.
+    pub floor: u64,
 }
 
 /// One event read back from a channel's stream.
@@ -143,14 +153,8 @@ impl RedisStore {
         floor: u64,
         kind: &str,
     ) -> Result<Stored, RedisError> {
-        let (announcements, announce) = match self.link {
-            Link::Single(_) => (keys::ANNOUNCEMENTS.to_string(), "PUBLISH"),
-            Link::Cluster(_) => (
-                keys::shard_announcements(keys::channel_slot(channel)),
-                "SPUBLISH",
-            ),
-        };
-        let (id, status): (u64, u8) = self
+        let (announcements, announce) = self.announce_to(channel);
+        let reply: Value = self
             .store
             .key(keys::meta(channel))
             .key(keys::log(channel))
@@ -162,11 +166,79 @@ impl RedisStore {
             .arg(kind)
             .arg(announce)
             .invoke(self.link.connection())?;
-        match status {
-            0 => Ok(Stored::New(id)),
-            1 => Ok(Stored::AlreadyClosed(id)),
-            other => Err(RedisError::Refused(format!("script status {other}"))),
+        stored(reply)
+    }
+
+    /// Where `channel`'s announcements go, and with which command.
+    fn announce_to(&self, channel: &str) -> (String, &'static str) {
+        match self.link {
+            Link::Single(_) => (keys::ANNOUNCEMENTS.to_string(), "PUBLISH"),
+            Link::Cluster(_) => (
+                keys::shard_announcements(keys::channel_slot(channel)),
+                "SPUBLISH",
+            ),
         }
+    }
+
+    /// Several publishes and closes, in order. On one Redis they go in one pipeline
+    /// (one round trip for all; each is still its own atomic script); on a cluster,
+    /// one after the other. A failure of the connection fails every one of them (each
+    /// may or may not have taken effect, as for a single call).
+    pub fn store_many(&mut self, writes: &[Write<'_>]) -> Vec<Result<Stored, RedisError>> {
+        let one = |store: &mut RedisStore, write: &Write<'_>| match write.data {
+            Some(data) => store.publish(write.channel, data, write.floor),
+            None => store.close(write.channel, write.floor),
+        };
+        if writes.len() < 2 || matches!(self.link, Link::Cluster(_)) {
+            return writes.iter().map(|write| one(self, write)).collect();
+        }
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        for write in writes {
+            let (announcements, announce) = self.announce_to(write.channel);
+            let (data, kind): (&[u8], &str) = match write.data {
+                Some(data) => (data, "e"),
+                None => (b"", "c"),
+            };
+            pipe.cmd("EVALSHA")
+                .arg(self.store.get_hash())
+                .arg(2)
+                .arg(keys::meta(write.channel))
+                .arg(keys::log(write.channel))
+                .arg(write.channel)
+                .arg(data)
+                .arg(write.floor)
+                .arg(self.keep)
+                .arg(announcements)
+                .arg(kind)
+                .arg(announce);
+        }
+        let replies: Vec<redis::RedisResult<Value>> = match pipe.query(self.link.connection()) {
+            Ok(replies) => replies,
+            Err(e) => {
+                let e = RedisError::from(e);
+                return writes.iter().map(|_| Err(e.clone())).collect();
+            }
+        };
+        if replies.len() != writes.len() {
+            let e = RedisError::Refused(format!("{} replies to {}", replies.len(), writes.len()));
+            return writes.iter().map(|_| Err(e.clone())).collect();
+        }
+        writes
+            .iter()
+            .zip(replies)
+            .map(|(write, reply)| match reply {
+                Ok(reply) => stored(reply),
+                // The script is not loaded (a Redis restarted, or flushed): nothing
+                // ran; this one loads it.
+                Err(e)
+                    if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+                {
+                    one(self, write)
+                }
+                Err(e) => Err(e.into()),
+            })
+            .collect()
     }
 
     /// Raises `channel`'s counter to at least `floor` (after Redis may have lost data).
@@ -226,6 +298,17 @@ impl Link {
             Link::Single(connection) => connection,
             Link::Cluster(connection) => connection.as_mut(),
         }
+    }
+}
+
+/// The script's reply: `{id, status}`.
+fn stored(reply: Value) -> Result<Stored, RedisError> {
+    let (id, status): (u64, u8) =
+        redis::from_redis_value(reply).map_err(|e| RedisError::Refused(e.to_string()))?;
+    match status {
+        0 => Ok(Stored::New(id)),
+        1 => Ok(Stored::AlreadyClosed(id)),
+        other => Err(RedisError::Refused(format!("script status {other}"))),
     }
 }
 

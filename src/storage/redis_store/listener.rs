@@ -74,6 +74,9 @@ pub enum Heard {
     Refused(AnnouncementError),
     /// The subscription is up (again): what was missed has been handed on before this.
     Connected,
+    /// Nothing more has come for now: what was handed on since the last pause is a
+    /// burst's whole (the moment to wake whoever waits for it).
+    Pause,
     /// The subscription broke; the listener is reconnecting.
     Disconnected(String),
 }
@@ -193,7 +196,10 @@ impl Listener {
                         }
                         continue;
                     }
-                    Received::Nothing => break,
+                    Received::Nothing => {
+                        hear(Heard::Pause);
+                        break;
+                    }
                 };
                 (heard_at, pinged) = (Instant::now(), None);
                 match Announcement::parse(&payload) {
