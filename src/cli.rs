@@ -133,6 +133,10 @@ pub struct Args {
     /// Every call to Redis must be answered within this long (a publish then gets 503).
     #[arg(long, default_value = "2s", value_parser = duration, value_name = "DURATION")]
     pub redis_timeout: Duration,
+    /// With --redis: a publish is answered 201 only once this many replicas of Redis have
+    /// it (WAIT); 503 when fewer do within --redis-timeout (the event may be kept).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub redis_replicas: usize,
     /// Keep every event in an append-only log in this directory, and recover it at start.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<std::path::PathBuf>,
@@ -145,7 +149,8 @@ pub struct Args {
     #[arg(long, default_value = "1s", value_parser = duration, value_name = "DURATION")]
     pub fsync_interval: Duration,
     /// With --data-dir, how much of each channel is kept: a number of events (100000), a
-    /// size (512MiB) or an age (24h); repeat to combine. Default: everything.
+    /// size (512MiB) or an age (24h); repeat to combine. Default: everything. With
+    /// --redis, a number of events only (default: --history).
     #[arg(long, value_parser = Limit::parse, value_name = "LIMIT")]
     pub retain: Vec<Limit>,
     /// With --data-dir, the size at which a log segment is sealed (retention deletes whole segments).
@@ -195,6 +200,7 @@ impl Args {
             admin_max_conns: self.admin_max_conns,
             redis: self.redis.clone(),
             redis_timeout: self.redis_timeout,
+            redis_replicas: self.redis_replicas,
             data_dir: self.data_dir.clone(),
             fsync: self.fsync,
             fsync_interval: self.fsync_interval,

@@ -6,6 +6,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::storage::retention::Limit;
+
 /// Which origins may read answers cross-origin (`Access-Control-Allow-Origin`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AllowOrigin {
@@ -117,6 +119,9 @@ pub struct Config {
     pub redis: Option<String>,
     /// Every call to Redis is bounded by this (`--redis-timeout`).
     pub redis_timeout: Duration,
+    /// Replicas of Redis that must have a publish before it is answered
+    /// (`--redis-replicas`).
+    pub redis_replicas: usize,
     /// Where the durable log lives; `None` keeps events in memory only.
     pub data_dir: Option<std::path::PathBuf>,
     /// When a publish is acknowledged against the disk.
@@ -166,6 +171,7 @@ impl Default for Config {
             admin_max_conns: 256,
             redis: None,
             redis_timeout: Duration::from_secs(2),
+            redis_replicas: 0,
             data_dir: None,
             fsync: crate::storage::FsyncPolicy::Always,
             fsync_interval: Duration::from_secs(1),
@@ -188,6 +194,20 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl Config {
+    /// With `--redis`: about how many events each channel's stream keeps: the smallest
+    /// `--retain` count, else `--history`.
+    pub fn redis_keep(&self) -> usize {
+        self.retain
+            .limits
+            .iter()
+            .filter_map(|limit| match limit {
+                Limit::Events(n) => Some(*n as usize),
+                _ => None,
+            })
+            .min()
+            .unwrap_or(self.history)
+    }
+
     /// Checks the settings against each other and against what the code can represent.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let fail = |msg: &str| Err(ConfigError(msg.to_string()));
@@ -249,6 +269,12 @@ impl Config {
             if self.redis_timeout.is_zero() {
                 return fail("--redis-timeout must be above zero");
             }
+            let by_count = |l: &Limit| matches!(l, Limit::Events(_));
+            if !self.retain.limits.iter().all(by_count) {
+                return fail("with --redis, --retain takes a number of events (a channel's stream in Redis is trimmed by count)");
+            }
+        } else if self.redis_replicas > 0 {
+            return fail("--redis-replicas needs --redis");
         }
         if self.admin_tls_cert.is_some() != self.admin_tls_key.is_some() {
             return fail("--admin-tls-cert and --admin-tls-key go together");
@@ -283,6 +309,41 @@ mod tests {
         config.history = 1;
         config.threads = 0;
         assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn redis_settings_are_checked_with_a_reason() {
+        let reason = |change: fn(&mut Config)| {
+            let mut config = Config {
+                redis: Some("redis://127.0.0.1:6379/0".into()),
+                ..Config::default()
+            };
+            change(&mut config);
+            config.validate().err().map(|e| e.to_string())
+        };
+        assert_eq!(reason(|_| {}), None);
+        assert!(reason(|c| c.redis = Some("rediss://h".into())).is_some());
+        assert!(reason(|c| c.data_dir = Some("/tmp/x".into())).is_some());
+        assert!(reason(|c| c.redis_timeout = Duration::ZERO).is_some());
+        let age = reason(|c| c.retain.limits = vec![Limit::Age(Duration::from_secs(60))]);
+        assert!(age.unwrap().contains("number of events"));
+        assert_eq!(reason(|c| c.retain.limits = vec![Limit::Events(50)]), None);
+        let replicas = reason(|c| {
+            c.redis = None;
+            c.redis_replicas = 1;
+        });
+        assert!(replicas.unwrap().contains("needs --redis"));
+    }
+
+    #[test]
+    fn redis_keeps_the_smallest_retained_count_else_the_history() {
+        let mut config = Config {
+            history: 300,
+            ..Config::default()
+        };
+        assert_eq!(config.redis_keep(), 300);
+        config.retain.limits = vec![Limit::Events(5000), Limit::Events(2000)];
+        assert_eq!(config.redis_keep(), 2000);
     }
 
     #[test]

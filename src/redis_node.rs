@@ -57,8 +57,14 @@ pub fn start(
         admin.queue(AdminMessage::Redis(done));
     };
     let replied = move || waking.wake();
-    let (jobs, floors, publishers) =
-        publisher::spawn_all(url, config.redis_timeout, config.history, reply, replied)?;
+    let (jobs, floors, publishers) = publisher::spawn_all(
+        url,
+        config.redis_timeout,
+        config.redis_keep(),
+        config.redis_replicas,
+        reply,
+        replied,
+    )?;
     let (stop, stopping) = crossbeam_channel::bounded::<()>(1);
     let ears = Ears {
         url: url.to_string(),

@@ -284,3 +284,61 @@ fn a_subscriber_of_a_server_killed_resumes_on_another_with_its_cursor() {
         "nothing twice"
     );
 }
+
+/// `INFO replication` of `redis`.
+fn replication(redis: &RedisServer) -> String {
+    redis::cmd("INFO")
+        .arg("replication")
+        .query(&mut redis.connection())
+        .unwrap()
+}
+
+#[test]
+fn with_replicas_asked_a_publish_is_answered_once_they_have_it_and_503_when_they_do_not() {
+    // The first sync at once (Redis waits 5 s by default for more replicas).
+    let master = RedisServer::start_with(
+        util::redis::free_port(),
+        &["--bind", "127.0.0.1", "--repl-diskless-sync-delay", "0"],
+    );
+    let replica = RedisServer::start_with(
+        util::redis::free_port(),
+        &[
+            "--bind",
+            "127.0.0.1",
+            "--replicaof",
+            "127.0.0.1",
+            &master.port.to_string(),
+        ],
+    );
+    wait_until(
+        || replication(&replica).contains("master_link_status:up"),
+        "the replica follows the master",
+    );
+    let url = master.url();
+    let a = start_with(move |c| {
+        c.redis = Some(url);
+        c.redis_timeout = Duration::from_millis(500);
+        c.redis_replicas = 1;
+    });
+    assert_eq!(a.publish_ok("r", "one"), 1);
+    // Answered, so the replica has it already.
+    let length: u64 = redis::cmd("XLEN")
+        .arg(halley::storage::redis_store::keys::log("r"))
+        .query(&mut replica.connection())
+        .unwrap();
+    assert_eq!(length, 1);
+    drop(replica);
+    wait_until(
+        || replication(&master).contains("connected_slaves:0"),
+        "the master has lost its replica",
+    );
+    let (status, body) = a.publish("r", "two");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(a.stats_json()["admin"]["redis_publish_failures"], 1);
+    // Stored on the master all the same (a 503 may have been kept): ids go on.
+    let length: u64 = redis::cmd("XLEN")
+        .arg(halley::storage::redis_store::keys::log("r"))
+        .query(&mut master.connection())
+        .unwrap();
+    assert_eq!(length, 2);
+}

@@ -94,6 +94,11 @@ pub struct RedisStore {
     raise: Script,
     /// `MAXLEN ~` of each channel's stream.
     keep: usize,
+    /// Replicas that must have each write before it counts as stored (`WAIT`).
+    replicas: usize,
+    /// How long `WAIT` waits: three quarters of the timeout, so that its answer comes
+    /// before the connection's own timeout.
+    wait_ms: u64,
 }
 
 impl RedisStore {
@@ -124,10 +129,18 @@ impl RedisStore {
         };
         Ok(RedisStore {
             link,
+            replicas: 0,
+            wait_ms: (timeout.as_millis() as u64 * 3 / 4).max(1),
             store: Script::new(scripts::STORE),
             raise: Script::new(scripts::RAISE),
             keep: keep.max(1),
         })
+    }
+
+    /// Each write counts as stored only once `replicas` replicas have it.
+    pub fn with_replicas(mut self, replicas: usize) -> RedisStore {
+        self.replicas = replicas;
+        self
     }
 
     /// Stores `data` as the next event of `channel`, at an id above `floor`, and
@@ -166,7 +179,40 @@ impl RedisStore {
             .arg(kind)
             .arg(announce)
             .invoke(self.link.connection())?;
-        stored(reply)
+        let stored = stored(reply)?;
+        if self.replicas > 0 && matches!(stored, Stored::New(_)) {
+            let acknowledged = self.wait_replicas(channel)?;
+            self.enough(acknowledged)?;
+        }
+        Ok(stored)
+    }
+
+    /// `WAIT` for the replicas on the master that holds `channel`: how many have every
+    /// write made on this connection so far.
+    fn wait_replicas(&mut self, channel: &str) -> Result<u64, RedisError> {
+        let mut wait = redis::cmd("WAIT");
+        wait.arg(self.replicas).arg(self.wait_ms);
+        Ok(match &mut self.link {
+            Link::Single(connection) => wait.query(connection)?,
+            Link::Cluster(connection) => {
+                use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+                let node = Route::with_key(keys::meta(channel), SlotAddr::Master);
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(node));
+                redis::from_redis_value(connection.route_command(&wait, routing)?)
+                    .map_err(|e| RedisError::Refused(e.to_string()))?
+            }
+        })
+    }
+
+    /// Whether `acknowledged` replicas are enough.
+    fn enough(&self, acknowledged: u64) -> Result<(), RedisError> {
+        if acknowledged >= self.replicas as u64 {
+            return Ok(());
+        }
+        Err(RedisError::Unavailable(format!(
+            "stored, but {acknowledged} of the {} replicas asked have it",
+            self.replicas
+        )))
     }
 
     /// Where `channel`'s announcements go, and with which command.
@@ -213,12 +259,24 @@ impl RedisStore {
                 .arg(kind)
                 .arg(announce);
         }
-        let replies: Vec<redis::RedisResult<Value>> = match pipe.query(self.link.connection()) {
+        if self.replicas > 0 {
+            pipe.cmd("WAIT").arg(self.replicas).arg(self.wait_ms);
+        }
+        let mut replies: Vec<redis::RedisResult<Value>> = match pipe.query(self.link.connection()) {
             Ok(replies) => replies,
             Err(e) => {
                 let e = RedisError::from(e);
                 return writes.iter().map(|_| Err(e.clone())).collect();
             }
+        };
+        // The replicas' answer stands for every write before it.
+        let replicated = match self.replicas {
+            0 => Ok(()),
+            _ => match replies.pop() {
+                Some(Ok(Value::Int(acknowledged))) => self.enough(acknowledged.max(0) as u64),
+                Some(Err(e)) => Err(e.into()),
+                other => Err(RedisError::Refused(format!("WAIT answered {other:?}"))),
+            },
         };
         if replies.len() != writes.len() {
             let e = RedisError::Refused(format!("{} replies to {}", replies.len(), writes.len()));
@@ -228,7 +286,10 @@ impl RedisStore {
             .iter()
             .zip(replies)
             .map(|(write, reply)| match reply {
-                Ok(reply) => stored(reply),
+                Ok(reply) => match stored(reply) {
+                    Ok(Stored::New(id)) => replicated.clone().map(|()| Stored::New(id)),
+                    other => other,
+                },
                 // The script is not loaded (a Redis restarted, or flushed): nothing
                 // ran; this one loads it.
                 Err(e)

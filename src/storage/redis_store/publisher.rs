@@ -93,6 +93,7 @@ pub fn spawn_all(
     url: &str,
     timeout: Duration,
     keep: usize,
+    replicas: usize,
     reply: impl Fn(Done) + Clone + Send + 'static,
     replied: impl Fn() + Clone + Send + 'static,
 ) -> std::io::Result<(Queues<Job>, Floors, Vec<JoinHandle<()>>)> {
@@ -103,6 +104,7 @@ pub fn spawn_all(
             url.to_string(),
             timeout,
             keep,
+            replicas,
             heard,
             reply.clone(),
             replied.clone(),
@@ -121,6 +123,7 @@ pub fn spawn(
     url: String,
     timeout: Duration,
     keep: usize,
+    replicas: usize,
     floors: Receiver<(Arc<str>, u64)>,
     reply: impl Fn(Done) + Send + 'static,
     replied: impl Fn() + Send + 'static,
@@ -149,7 +152,9 @@ pub fn spawn(
                         group.push(jobs.next().expect("peeked"));
                     }
                     let began = std::time::Instant::now();
-                    let results = run(&mut store, &url, timeout, keep, &floor, &group);
+                    let connect =
+                        || Ok(RedisStore::connect(&url, timeout, keep)?.with_replicas(replicas));
+                    let results = run(&mut store, &connect, &floor, &group);
                     let micros = began.elapsed().as_micros() as u64;
                     if results.iter().any(Result::is_err) {
                         // Made again for the next job.
@@ -174,14 +179,12 @@ pub fn spawn(
 /// Runs `group`: one bounds job, or consecutive publishes and closes together.
 fn run(
     store: &mut Option<RedisStore>,
-    url: &str,
-    timeout: Duration,
-    keep: usize,
+    connect: &dyn Fn() -> Result<RedisStore, RedisError>,
     floor: &dyn Fn(&str) -> u64,
     group: &[Job],
 ) -> Vec<Result<Outcome, RedisError>> {
     if store.is_none() {
-        match RedisStore::connect(url, timeout, keep) {
+        match connect() {
             Ok(connected) => *store = Some(connected),
             Err(e) => return group.iter().map(|_| Err(e.clone())).collect(),
         }
