@@ -300,9 +300,18 @@ fn with_replicas_asked_a_publish_is_answered_once_they_have_it_and_503_when_they
         util::redis::free_port(),
         &["--bind", "127.0.0.1", "--repl-diskless-sync-delay", "0"],
     );
+    // The replica writes the master's data to a file: not in the tree.
+    let dir = std::env::temp_dir().join(format!(
+        "halley-replica-{}-{:?}",
+        std::process::id(),
+        std::time::SystemTime::now()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
     let replica = RedisServer::start_with(
         util::redis::free_port(),
         &[
+            "--dir",
+            dir.to_str().unwrap(),
             "--bind",
             "127.0.0.1",
             "--replicaof",
@@ -313,6 +322,25 @@ fn with_replicas_asked_a_publish_is_answered_once_they_have_it_and_503_when_they
     wait_until(
         || replication(&replica).contains("master_link_status:up"),
         "the replica follows the master",
+    );
+    // Acknowledging writes, as Halley's publishes will ask (a replica just synced
+    // may not acknowledge for a moment).
+    let mut probe = master.connection();
+    wait_until(
+        || {
+            redis::cmd("SET")
+                .arg("probe")
+                .arg(1)
+                .query::<()>(&mut probe)
+                .unwrap();
+            redis::cmd("WAIT")
+                .arg(1)
+                .arg(100)
+                .query::<u64>(&mut probe)
+                .unwrap()
+                == 1
+        },
+        "the replica acknowledges writes",
     );
     let url = master.url();
     let a = start_with(move |c| {
@@ -341,4 +369,5 @@ fn with_replicas_asked_a_publish_is_answered_once_they_have_it_and_503_when_they
         .query(&mut master.connection())
         .unwrap();
     assert_eq!(length, 2);
+    let _ = std::fs::remove_dir_all(&dir);
 }
