@@ -141,6 +141,83 @@ pub struct Stats {
     /// One per subscriber loop, indexed by loop number.
     pub loops: Vec<LoopStats>,
     pub admin: AdminStats,
+    /// With --redis: how long publishes and closes spent in Redis.
+    pub redis_publish: Histogram,
+}
+
+/// The upper bounds of `Histogram`'s buckets, in microseconds (a last one, +Inf,
+/// takes the rest).
+pub const BUCKETS_US: [u64; 12] = [
+    250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
+];
+
+/// A latency histogram of fixed buckets, for `/metrics` (Prometheus `histogram`) and
+/// `/stats`: one relaxed add per observation, no lock.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    /// Observations per bucket (not cumulative); the last is above every bound.
+    counts: [AtomicU64; BUCKETS_US.len() + 1],
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    /// Counts one observation of `micros`.
+    pub fn record(&self, micros: u64) {
+        let bucket = BUCKETS_US
+            .iter()
+            .position(|&bound| micros <= bound)
+            .unwrap_or(BUCKETS_US.len());
+        self.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        self.sum_us.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// The cumulative count at or below each bound, +Inf last (the total).
+    pub fn cumulative(&self) -> Vec<u64> {
+        let mut total = 0;
+        self.counts
+            .iter()
+            .map(|count| {
+                total += count.load(Ordering::Relaxed);
+                total
+            })
+            .collect()
+    }
+
+    /// Writes `name` as a Prometheus histogram in seconds.
+    fn write_prometheus(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}
+# TYPE {name} histogram"
+        );
+        let cumulative = self.cumulative();
+        for (bound, count) in BUCKETS_US.iter().zip(&cumulative) {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{le=\"{}\"}} {count}",
+                *bound as f64 / 1e6
+            );
+        }
+        let total = cumulative.last().copied().unwrap_or(0);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {total}");
+        let sum = self.sum_us.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {total}");
+    }
+
+    /// Writes it as a JSON object: each bound in microseconds (and `+Inf`) with the
+    /// cumulative count.
+    fn write_json(&self, out: &mut String) {
+        let cumulative = self.cumulative();
+        out.push('{');
+        for (bound, count) in BUCKETS_US.iter().zip(&cumulative) {
+            let _ = write!(out, "\"{bound}\":{count},");
+        }
+        let _ = write!(
+            out,
+            "\"+Inf\":{}}}",
+            cumulative.last().copied().unwrap_or(0)
+        );
+    }
 }
 
 impl Stats {
@@ -149,6 +226,7 @@ impl Stats {
         Stats {
             loops: (0..loops).map(|_| LoopStats::default()).collect(),
             admin: AdminStats::default(),
+            redis_publish: Histogram::default(),
         }
     }
 
@@ -176,6 +254,8 @@ impl Stats {
             self.admin.events_published.load(Ordering::Relaxed)
         );
         push_fields(&mut out, &AdminStats::fields(), &self.admin.values());
+        out.push_str(",\"redis_publish_us_at_most\":");
+        self.redis_publish.write_json(&mut out);
         out.push_str("},\"loops\":[");
         for (i, stats) in self.loops.iter().enumerate() {
             if i > 0 {
@@ -210,6 +290,11 @@ impl Stats {
                 admin_values[i]
             );
         }
+        self.redis_publish.write_prometheus(
+            &mut out,
+            "halley_admin_redis_publish_seconds",
+            "With --redis: time publishes and closes spent in Redis (connecting included, when it had to).",
+        );
         out
     }
 }
@@ -248,6 +333,31 @@ pub fn drop_one(gauge: &AtomicU64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_histogram_counts_each_observation_in_its_bucket_cumulatively() {
+        let stats = Stats::new(1);
+        for micros in [100, 250, 251, 7_000, 5_000_000] {
+            stats.redis_publish.record(micros);
+        }
+        let cumulative = stats.redis_publish.cumulative();
+        assert_eq!(&cumulative[..3], &[2, 3, 3]);
+        assert_eq!(cumulative[BUCKETS_US.len() - 1], 4);
+        assert_eq!(cumulative[BUCKETS_US.len()], 5);
+        let text = stats.to_prometheus();
+        assert!(text.contains("# TYPE halley_admin_redis_publish_seconds histogram\n"));
+        assert!(text.contains("halley_admin_redis_publish_seconds_bucket{le=\"0.00025\"} 2\n"));
+        assert!(text.contains("halley_admin_redis_publish_seconds_bucket{le=\"0.01\"} 4\n"));
+        assert!(text.contains("halley_admin_redis_publish_seconds_bucket{le=\"+Inf\"} 5\n"));
+        assert!(text.contains("halley_admin_redis_publish_seconds_sum 5.007601\n"));
+        assert!(text.contains("halley_admin_redis_publish_seconds_count 5\n"));
+        let json: serde_json::Value = serde_json::from_str(&stats.to_json()).unwrap();
+        let buckets = &json["admin"]["redis_publish_us_at_most"];
+        assert_eq!(
+            (buckets["500"].as_u64(), buckets["+Inf"].as_u64()),
+            (Some(3), Some(5))
+        );
+    }
 
     #[test]
     fn json_has_totals_and_each_loop() {

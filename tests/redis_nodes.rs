@@ -60,6 +60,13 @@ fn ids_come_from_redis_whichever_server_takes_the_publish() {
     assert_eq!(admin["redis_publishes"], 2);
     assert_eq!(admin["events_published"], 2);
     assert!(admin["redis_publish_us"].as_u64().unwrap() > 0);
+    assert_eq!(admin["redis_publish_us_at_most"]["+Inf"], 2);
+    let metrics = a.admin_get("/metrics").text();
+    assert!(
+        metrics.contains("\nhalley_admin_redis_publish_seconds_count 2\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("\nhalley_admin_redis_publish_seconds_bucket{le=\"+Inf\"} 2\n"));
 }
 
 #[test]

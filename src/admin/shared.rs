@@ -109,6 +109,7 @@ pub fn on_done(app: &mut AdminApp, conns: &mut Conns<AdminConn>, done: Done) {
     if done.work != Work::Bounds {
         bump(&admin.redis_publishes);
         add(&admin.redis_publish_us, done.micros);
+        app.stats.redis_publish.record(done.micros);
         if done.result.is_err() {
             bump(&admin.redis_publish_failures);
         }
