@@ -125,9 +125,9 @@ pub struct Args {
     /// Most admin connections at once; more get 503.
     #[arg(long, default_value_t = 256, value_name = "N")]
     pub admin_max_conns: usize,
-    /// Share channels with other Halley servers through this Redis (redis://host:port/db)
-    /// or Redis Cluster (redis+cluster://host:port,host:port): ids, history and delivery
-    /// (issue 18, in progress: not yet for production).
+    /// Share channels with other Halley servers through this Redis (redis://host:port/db,
+    /// rediss:// over TLS, trusting the system's certificates or SSL_CERT_FILE's) or
+    /// Redis Cluster (redis+cluster://host:port,host:port): ids, history and delivery.
     #[arg(long, value_name = "URL")]
     pub redis: Option<String>,
     /// Every call to Redis must be answered within this long (a publish then gets 503).

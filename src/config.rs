@@ -322,7 +322,8 @@ mod tests {
             config.validate().err().map(|e| e.to_string())
         };
         assert_eq!(reason(|_| {}), None);
-        assert!(reason(|c| c.redis = Some("rediss://h".into())).is_some());
+        assert!(reason(|c| c.redis = Some("rediss+cluster://h:1".into())).is_some());
+        assert_eq!(reason(|c| c.redis = Some("rediss://h:6380/0".into())), None);
         assert!(reason(|c| c.data_dir = Some("/tmp/x".into())).is_some());
         assert!(reason(|c| c.redis_timeout = Duration::ZERO).is_some());
         let age = reason(|c| c.retain.limits = vec![Limit::Age(Duration::from_secs(60))]);

@@ -378,3 +378,56 @@ fn with_replicas_asked_a_publish_is_answered_once_they_have_it_and_503_when_they
     assert_eq!(length, 2);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_paused_redis_stalls_no_loop_and_its_publishes_get_503_in_the_timeout() {
+    let redis = RedisServer::start();
+    let a = node(&redis);
+    listening(&a);
+    a.publish_ok("live", "one");
+    wait_until(
+        || a.get("/sub/live?t=poll&since=0").json()["cursor"] == "1",
+        "the node has heard event 1",
+    );
+    let mut stream = a.client();
+    stream.get("/sub/live?t=stream");
+    assert_eq!(stream.head().status, 200);
+    stream.prelude("stream");
+    redis.pause();
+    // A publish waits for Redis no longer than --redis-timeout (500 ms here).
+    let began = std::time::Instant::now();
+    let (status, body) = a.publish("live", "while paused");
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        began.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        began.elapsed()
+    );
+    // Meanwhile the loops answer at once from memory, and take new connections.
+    for _ in 0..20 {
+        let response = a.get("/sub/live?t=poll&since=0");
+        assert_eq!(frames(&response), ["1:one"]);
+    }
+    // A question only Redis can answer is held, and holds no one else.
+    let mut unknown = a.client();
+    unknown.get("/sub/elsewhere?t=longpoll&since=0");
+    assert_eq!(frames(&a.get("/sub/live?t=poll&since=0")), ["1:one"]);
+    redis.resume();
+    // The publish answered 503 may have been stored once, when Redis went on; what
+    // comes next follows it, whatever it was, in order, once.
+    let id = a.publish_ok("live", "after");
+    assert!(id == 2 || id == 3, "{id}");
+    let mut seen = Vec::new();
+    while seen.last() != Some(&id) {
+        for line in stream.chunk_text().lines() {
+            let frame: serde_json::Value = serde_json::from_str(line).unwrap();
+            if let Some(n) = frame["id"].as_u64() {
+                seen.push(n);
+            }
+        }
+    }
+    assert_eq!(seen, (2..=id).collect::<Vec<u64>>());
+    // The held question is asked again at its channel's next event.
+    a.publish_ok("elsewhere", "at last");
+    assert_eq!(frames(&unknown.response()), ["1:at last"]);
+}

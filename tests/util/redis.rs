@@ -61,6 +61,18 @@ impl RedisServer {
             .unwrap()
     }
 
+    /// Freezes it (SIGSTOP): connections stay open, nothing is answered.
+    pub fn pause(&self) {
+        // SAFETY: a signal to our own child, which has not been reaped.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGSTOP) };
+    }
+
+    /// Lets a paused one go on (SIGCONT).
+    pub fn resume(&self) {
+        // SAFETY: as in `pause`.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGCONT) };
+    }
+
     /// Stops it at once (as a crash would) and waits for it to exit.
     pub fn kill(mut self) -> u16 {
         let _ = self.child.kill();

@@ -10,8 +10,9 @@
 //! (taking it for the late answer), and its `PubSub` reads `message` only, while a
 //! shard's announcements come as `smessage`.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::Duration;
 
 use mio::{Interest, Registry, Token};
@@ -41,15 +42,97 @@ pub enum Received {
 
 /// A connection in subscribed state.
 pub struct Subscription {
-    socket: mio::net::TcpStream,
+    socket: Wire<mio::net::TcpStream>,
     parser: Parser,
     mode: Mode,
 }
 
 /// The blocking connection while it is set up.
 struct Setup {
-    socket: TcpStream,
+    socket: Wire<TcpStream>,
     parser: Parser,
+}
+
+/// The subscription's bytes: on the socket, or TLS over it (`rediss://`).
+enum Wire<S: Read + Write> {
+    Plain(S),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, S>>),
+}
+
+impl<S: Read + Write> Wire<S> {
+    fn socket_mut(&mut self) -> &mut S {
+        match self {
+            Wire::Plain(socket) => socket,
+            Wire::Tls(stream) => &mut stream.sock,
+        }
+    }
+
+    /// The same connection (and TLS session) over another kind of socket.
+    fn map<T: Read + Write>(self, change: impl FnOnce(S) -> T) -> Wire<T> {
+        match self {
+            Wire::Plain(socket) => Wire::Plain(change(socket)),
+            Wire::Tls(stream) => {
+                let rustls::StreamOwned { conn, sock } = *stream;
+                Wire::Tls(Box::new(rustls::StreamOwned::new(conn, change(sock))))
+            }
+        }
+    }
+}
+
+impl<S: Read + Write> Read for Wire<S> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Wire::Plain(socket) => socket.read(buf),
+            Wire::Tls(stream) => stream.read(buf),
+        }
+    }
+}
+
+impl<S: Read + Write> Write for Wire<S> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Wire::Plain(socket) => socket.write(buf),
+            Wire::Tls(stream) => stream.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Wire::Plain(socket) => socket.flush(),
+            Wire::Tls(stream) => stream.flush(),
+        }
+    }
+}
+
+/// TLS to Redis: the certificates the system trusts (or those of SSL_CERT_FILE), as
+/// the redis crate's own connections trust them; ring, as everywhere in Halley.
+fn tls_to(host: &str, socket: TcpStream) -> Result<Wire<TcpStream>, RedisError> {
+    let refused = |e: String| RedisError::Refused(format!("TLS to {host}: {e}"));
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    if roots.is_empty() {
+        return Err(refused(
+            "no trusted certificate (the system's, or SSL_CERT_FILE)".into(),
+        ));
+    }
+    // ring, as for Halley's own TLS (`tls/certs.rs` says why it is deprecated).
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| refused(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|e| refused(e.to_string()))?;
+    let session = rustls::ClientConnection::new(Arc::new(config), name)
+        .map_err(|e| refused(e.to_string()))?;
+    // The handshake happens with the first bytes sent, within the socket's timeouts.
+    Ok(Wire::Tls(Box::new(rustls::StreamOwned::new(
+        session, socket,
+    ))))
 }
 
 impl Subscription {
@@ -67,15 +150,28 @@ impl Subscription {
         let info = url
             .into_connection_info()
             .map_err(|e| RedisError::Refused(e.to_string()))?;
-        let ConnectionAddr::Tcp(host, port) = info.addr() else {
-            return Err(RedisError::Refused(format!(
-                "{url}: only plain TCP is built"
-            )));
+        let (host, port, tls) = match info.addr() {
+            ConnectionAddr::Tcp(host, port) => (host, *port, false),
+            ConnectionAddr::TcpTls {
+                host,
+                port,
+                insecure: false,
+                ..
+            } => (host, *port, true),
+            _ => {
+                return Err(RedisError::Refused(format!(
+                    "{url}: TCP, or TLS that checks the certificate, only"
+                )))
+            }
         };
-        let socket = connect(host, *port, timeout)?;
+        let socket = connect(host, port, timeout)?;
         socket.set_read_timeout(Some(timeout))?;
         socket.set_write_timeout(Some(timeout))?;
         socket.set_nodelay(true)?;
+        let socket = match tls {
+            true => tls_to(host, socket)?,
+            false => Wire::Plain(socket),
+        };
         let mut subscription = Setup {
             socket,
             parser: Parser::new(),
@@ -109,11 +205,11 @@ impl Subscription {
                 other => return Err(RedisError::Refused(format!("{command} answered {other:?}"))),
             }
         }
-        let Setup { socket, parser } = subscription;
-        socket.set_nonblocking(true)?;
-        let mut socket = mio::net::TcpStream::from_std(socket);
+        let Setup { mut socket, parser } = subscription;
+        socket.socket_mut().set_nonblocking(true)?;
+        let mut socket = socket.map(mio::net::TcpStream::from_std);
         let (registry, token) = registry;
-        registry.register(&mut socket, token, Interest::READABLE)?;
+        registry.register(socket.socket_mut(), token, Interest::READABLE)?;
         Ok(Subscription {
             socket,
             parser,

@@ -1,4 +1,5 @@
-//! `--redis`'s URL: one Redis (`redis://host:port/db`) or a Redis Cluster
+//! `--redis`'s URL: one Redis (`redis://host:port/db`, or `rediss://` over TLS,
+//! trusting the system's certificates or SSL_CERT_FILE's) or a Redis Cluster
 //! (`redis+cluster://host:port,host:port`, any of its masters as seeds, whence the
 //! cluster's map of slots is read).
 
@@ -7,7 +8,7 @@ use std::fmt;
 /// Where the shared storage is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RedisUrl {
-    /// One Redis, at this `redis://` URL.
+    /// One Redis, at this `redis://` or `rediss://` URL.
     Single(String),
     /// A Redis Cluster, known from these seeds (each a `redis://host:port` URL with
     /// the user and password given, if any).
@@ -27,12 +28,12 @@ impl fmt::Display for UrlError {
 impl RedisUrl {
     /// Reads `--redis`'s value.
     pub fn parse(url: &str) -> Result<RedisUrl, UrlError> {
-        if url.starts_with("redis://") {
+        if url.starts_with("redis://") || url.starts_with("rediss://") {
             return Ok(RedisUrl::Single(url.to_string()));
         }
         let Some(rest) = url.strip_prefix("redis+cluster://") else {
             return Err(UrlError(
-                "--redis takes redis://host:port/db or redis+cluster://host:port,host:port (rediss:// is not built yet)",
+                "--redis takes redis://host:port/db, rediss://host:port/db or redis+cluster://host:port,host:port (a cluster over TLS is not built yet)",
             ));
         };
         let rest = rest.trim_end_matches('/');
@@ -63,10 +64,9 @@ mod tests {
 
     #[test]
     fn one_redis_is_taken_as_it_is() {
-        assert_eq!(
-            RedisUrl::parse("redis://127.0.0.1:6379/2"),
-            Ok(RedisUrl::Single("redis://127.0.0.1:6379/2".into()))
-        );
+        for url in ["redis://127.0.0.1:6379/2", "rediss://redis.example:6380/0"] {
+            assert_eq!(RedisUrl::parse(url), Ok(RedisUrl::Single(url.into())));
+        }
     }
 
     #[test]
@@ -87,7 +87,7 @@ mod tests {
     #[test]
     fn other_urls_are_refused_with_a_reason() {
         for url in [
-            "rediss://127.0.0.1",
+            "rediss+cluster://127.0.0.1:7000",
             "http://127.0.0.1",
             "127.0.0.1:6379",
             "redis+cluster://",
