@@ -156,6 +156,15 @@ fn pipelined_requests_are_answered_in_order() {
     assert!(matches!(h.phase(key), Some(Phase::Idle { .. })));
 }
 
+/// An answer without its `Date:` line.
+fn without_date(answer: &str) -> String {
+    answer
+        .split("\r\n")
+        .filter(|line| !line.starts_with("Date: "))
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
+
 #[test]
 fn a_request_split_at_every_byte_gets_the_same_answer() {
     let requests: &[&[u8]] = &[
@@ -179,7 +188,12 @@ fn a_request_split_at_every_byte_gets_the_same_answer() {
                 "nothing before the request is whole"
             );
             h.send(key, &request[cut..]);
-            assert_eq!(h.output_text(key), expected, "cut at {cut}");
+            // The same but for the Date line (a second may pass between the two).
+            assert_eq!(
+                without_date(&h.output_text(key)),
+                without_date(&expected),
+                "cut at {cut}"
+            );
         }
     }
 }
