@@ -1,9 +1,10 @@
 //! The threads of a server that shares its channels through Redis (`--redis`,
 //! PROTOCOL.md "Several servers"), besides its loops and admin thread:
 //!
-//! - the publisher, which publishes, closes and reads bounds for the admin thread
-//!   (`storage/redis_store/publisher.rs`), answering through the admin inbox, each
-//!   publish above every id the listener has heard of its channel;
+//! - two publishers, which publish, close and read bounds for the admin thread
+//!   (`storage/redis_store/publisher.rs`; a channel always through the same one),
+//!   answering through the admin inbox, each publish above every id the listener
+//!   has heard of its channel;
 //! - the listener, which hears every server's events and hands them to this
 //!   server's loops on the bus, each channel's in id order, once
 //!   (`storage/redis_store/listener.rs`): each event's frames are encoded here, once
