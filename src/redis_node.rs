@@ -241,6 +241,8 @@ fn hand_on(bus: &mut Bus, stats: &Stats, link: &mut Link, heard: Heard) {
             link.heard_before = true;
         }
         Heard::Disconnected(why) => {
+            // What was handed on before the break, without a pause after it.
+            bus.wake();
             if std::mem::take(&mut link.up) {
                 admin.redis_shards_listening.fetch_sub(1, Ordering::Relaxed);
                 admin.redis_connected.store(0, Ordering::Relaxed);
