@@ -166,25 +166,41 @@ impl RedisStore {
         floor: u64,
         kind: &str,
     ) -> Result<Stored, RedisError> {
-        let (announcements, announce) = self.announce_to(channel);
-        let reply: Value = self
-            .store
-            .key(keys::meta(channel))
-            .key(keys::log(channel))
-            .arg(channel)
-            .arg(data)
-            .arg(floor)
-            .arg(self.keep)
-            .arg(announcements)
-            .arg(kind)
-            .arg(announce)
-            .invoke(self.link.connection())?;
+        let command = self.store_command(channel, data, floor, kind);
+        let reply: Value = match command.query(self.link.connection()) {
+            // Not loaded (a Redis restarted, or flushed): nothing ran; load it, once.
+            Err(e) if is_noscript(&e) => {
+                self.store.load(self.link.connection())?;
+                command.query(self.link.connection())?
+            }
+            reply => reply?,
+        };
         let stored = stored(reply)?;
         if self.replicas > 0 && matches!(stored, Stored::New(_)) {
             let acknowledged = self.wait_replicas(channel)?;
             self.enough(acknowledged)?;
         }
         Ok(stored)
+    }
+
+    /// The store script's call (`EVALSHA`) for one publish or close, announcing where
+    /// `channel`'s announcements go.
+    fn store_command(&self, channel: &str, data: &[u8], floor: u64, kind: &str) -> redis::Cmd {
+        let (announcements, announce) = self.announce_to(channel);
+        let mut command = redis::cmd("EVALSHA");
+        command
+            .arg(self.store.get_hash())
+            .arg(2)
+            .arg(keys::meta(channel))
+            .arg(keys::log(channel))
+            .arg(channel)
+            .arg(data)
+            .arg(floor)
+            .arg(self.keep)
+            .arg(announcements)
+            .arg(kind)
+            .arg(announce);
+        command
     }
 
     /// `WAIT` for the replicas on the master that holds `channel`: how many have every
@@ -241,23 +257,11 @@ impl RedisStore {
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
         for write in writes {
-            let (announcements, announce) = self.announce_to(write.channel);
             let (data, kind): (&[u8], &str) = match write.data {
                 Some(data) => (data, "e"),
                 None => (b"", "c"),
             };
-            pipe.cmd("EVALSHA")
-                .arg(self.store.get_hash())
-                .arg(2)
-                .arg(keys::meta(write.channel))
-                .arg(keys::log(write.channel))
-                .arg(write.channel)
-                .arg(data)
-                .arg(write.floor)
-                .arg(self.keep)
-                .arg(announcements)
-                .arg(kind)
-                .arg(announce);
+            pipe.add_command(self.store_command(write.channel, data, write.floor, kind));
         }
         if self.replicas > 0 {
             pipe.cmd("WAIT").arg(self.replicas).arg(self.wait_ms);
@@ -292,11 +296,7 @@ impl RedisStore {
                 },
                 // The script is not loaded (a Redis restarted, or flushed): nothing
                 // ran; this one loads it.
-                Err(e)
-                    if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
-                {
-                    one(self, write)
-                }
+                Err(e) if is_noscript(&e) => one(self, write),
                 Err(e) => Err(e.into()),
             })
             .collect()
@@ -360,6 +360,11 @@ impl Link {
             Link::Cluster(connection) => connection.as_mut(),
         }
     }
+}
+
+/// Whether Redis did not know the script (`NOSCRIPT`): nothing ran.
+fn is_noscript(e: &redis::RedisError) -> bool {
+    e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript)
 }
 
 /// The script's reply: `{id, status}`.

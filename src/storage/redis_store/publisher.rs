@@ -119,7 +119,7 @@ pub fn spawn_all(
 /// Starts the thread; it stops when the job sender is dropped. `floors` brings each
 /// id the server hears, channel by channel. Each job done goes to `reply`, and
 /// `replied` follows each group of them (the admin thread is woken once a group).
-pub fn spawn(
+fn spawn(
     url: String,
     timeout: Duration,
     keep: usize,
