@@ -104,6 +104,35 @@ impl Drop for Namespace {
     }
 }
 
+/// A server in `namespace` on the Redis at the host's end of the link (`port`),
+/// once it hears Redis.
+fn listening_in(namespace: &Namespace, port: u16) -> Halley {
+    let server = namespace.halley(&[
+        "--redis",
+        &format!("redis://{}:{port}/0", namespace.here),
+        "--redis-timeout",
+        "500ms",
+    ]);
+    wait_until(
+        || server.stats()["admin"]["redis_connected"] == 1,
+        "the server in the namespace hears Redis",
+    );
+    server
+}
+
+/// A stream on `server` at `path`, once the server counts it.
+fn stream_on(server: &Halley, path: &str) -> Client {
+    let mut stream = Client::connect(server.sub);
+    stream.get(path);
+    assert_eq!(stream.head().status, 200);
+    stream.prelude("stream");
+    wait_until(
+        || server.stats()["subscribers"] == 1,
+        "a subscriber on the server to be cut off",
+    );
+    stream
+}
+
 #[test]
 fn a_server_cut_off_from_redis_gets_back_every_event_it_missed() {
     let namespace = Namespace::new(0);
@@ -128,24 +157,8 @@ fn a_server_cut_off_from_redis_gets_back_every_event_it_missed() {
         c.redis = Some(redis.url());
         c.redis_timeout = Duration::from_millis(500);
     });
-    let cut_off = namespace.halley(&[
-        "--redis",
-        &format!("redis://{}:{port}/0", namespace.here),
-        "--redis-timeout",
-        "500ms",
-    ]);
-    wait_until(
-        || cut_off.stats()["admin"]["redis_connected"] == 1,
-        "the server in the namespace hears Redis",
-    );
-    let mut stream = Client::connect(cut_off.sub);
-    stream.get("/sub/part?t=stream");
-    assert_eq!(stream.head().status, 200);
-    stream.prelude("stream");
-    wait_until(
-        || cut_off.stats()["subscribers"] == 1,
-        "a subscriber on the server to be cut off",
-    );
+    let cut_off = listening_in(&namespace, port);
+    let mut stream = stream_on(&cut_off, "/sub/part?t=stream");
     publisher.publish_ok("part", "before");
     assert!(stream.chunk_text().contains("\"id\":1,"));
 
@@ -187,26 +200,10 @@ fn a_silent_partition_is_noticed_and_nothing_is_missed() {
     // so only the listener's PING can tell that the link is gone.
     let redis = RedisServer::start_with(port, &["--bind", &bind, "--protected-mode", "no"]);
     let publisher = start_with(|c| c.redis = Some(redis.url()));
-    let cut_off = namespace.halley(&[
-        "--redis",
-        &format!("redis://{}:{port}/0", namespace.here),
-        "--redis-timeout",
-        "500ms",
-    ]);
-    wait_until(
-        || cut_off.stats()["admin"]["redis_connected"] == 1,
-        "the server in the namespace hears Redis",
-    );
+    let cut_off = listening_in(&namespace, port);
     // With a cursor (0: everything), so that whatever the server could or could not
     // ask Redis before the cut, the subscriber is owed events 1 to 3.
-    let mut stream = Client::connect(cut_off.sub);
-    stream.get("/sub/quiet?t=stream&since=0");
-    assert_eq!(stream.head().status, 200);
-    stream.prelude("stream");
-    wait_until(
-        || cut_off.stats()["subscribers"] == 1,
-        "a subscriber on the server to be cut off",
-    );
+    let mut stream = stream_on(&cut_off, "/sub/quiet?t=stream&since=0");
     namespace.cut();
     for n in 1..=3 {
         publisher.publish_ok("quiet", &format!("q{n}"));

@@ -157,7 +157,7 @@ impl RedisCluster {
         let status = Command::new("redis-cli")
             .arg("--cluster")
             .arg("create")
-            .args(cluster.all_ports().iter().map(|p| format!("127.0.0.1:{p}")))
+            .args(cluster.ports.iter().map(|p| format!("127.0.0.1:{p}")))
             .args(["--cluster-replicas", "0", "--cluster-yes"])
             .stdout(Stdio::null())
             .status()
@@ -187,7 +187,7 @@ impl RedisCluster {
     /// `redis+cluster://` with every node as a seed.
     pub fn url(&self) -> String {
         let hosts: Vec<String> = self
-            .all_ports()
+            .ports
             .iter()
             .map(|p| format!("127.0.0.1:{p}"))
             .collect();
@@ -232,7 +232,7 @@ impl RedisCluster {
     /// up says (`CLUSTER SLOTS`).
     fn ranges(&self) -> Vec<(u16, u16, usize)> {
         let n = self.nodes.iter().position(Option::is_some).unwrap();
-        let ports = self.all_ports();
+        let ports = &self.ports;
         redis::cmd("CLUSTER")
             .arg("SLOTS")
             .query::<Vec<redis::Value>>(&mut self.connection(n))
@@ -251,11 +251,6 @@ impl RedisCluster {
                 (start, end, ports.iter().position(|p| *p == port).unwrap())
             })
             .collect()
-    }
-
-    /// Every node's client port, up or not.
-    fn all_ports(&self) -> Vec<u16> {
-        self.ports.clone()
     }
 
     /// Stops node `n` at once, as a crash would.
