@@ -20,6 +20,8 @@ pub enum AdminMessage {
     Publish(ClientPublish),
     /// With `--redis`: a job of the Redis thread done.
     Redis(crate::storage::redis_store::publisher::Done),
+    /// Answer at once: the watchdog's proof that the admin loop is turning.
+    Probe(Sender<()>),
     /// Stop.
     Shutdown,
 }

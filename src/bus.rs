@@ -52,6 +52,8 @@ pub enum LoopMessage {
     /// Shared storage was out of reach and is back: what the loop's replicas know may
     /// be behind it, so every channel is asked again (`ChannelIndex::doubt_all`).
     Resync,
+    /// Answer at once: the watchdog's proof that the loop is turning.
+    Probe(Sender<()>),
     /// End every stream and held poll cleanly, then exit.
     Shutdown,
 }
@@ -235,6 +237,15 @@ impl Bus {
                 first_id,
             });
         }
+    }
+
+    /// Asks every loop to answer on `reply`; returns how many were asked (a loop that
+    /// has exited is not).
+    pub fn probe(&self, reply: &Sender<()>) -> usize {
+        self.loops
+            .iter()
+            .filter(|sender| sender.send(LoopMessage::Probe(reply.clone())))
+            .count()
     }
 
     /// The sender of each loop, in loop order.

@@ -1,4 +1,6 @@
 //! The command line: every flag, its default and its help, turned into a `Config`.
+//! Every flag but `--config` and `--print-config` is also a key of the configuration
+//! file (`settings/`).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -25,6 +27,14 @@ fn size(text: &str) -> Result<u64, String> {
 #[derive(Debug, Parser)]
 #[command(name = "halley", version, about, long_about = None)]
 pub struct Args {
+    /// Read settings from this TOML file: each key is a flag's name without `--`
+    /// (`poll-timeout = "30s"`); a flag on the command line wins over the file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+    /// Print the settings in force (from the command line, the file and the defaults),
+    /// as a file --config reads, and exit.
+    #[arg(long)]
+    pub print_config: bool,
     /// Subscriber port address.
     #[arg(long, default_value = "0.0.0.0:8080", value_name = "ADDR")]
     pub listen: SocketAddr,

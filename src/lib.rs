@@ -55,7 +55,8 @@
 //! `json`, `sched`, `timer`, `assets`), then `http`, `websocket`, `net`, `stats`,
 //! `admission`, then `channel`, `storage`, `auth`, `tls`, `admin_inbox`, then `config`,
 //! `subscription`, `bus`, then
-//! `transport`, `engine`, the two applications, and `server` and `cli` on top.
+//! `transport`, `engine`, the two applications, and `server`, `cli`, `settings` (the
+//! command line and the configuration file) and `service` (systemd) on top.
 //!
 //! # The life of a publish
 //!
@@ -98,6 +99,8 @@ pub mod net;
 pub mod redis_node;
 pub mod sched;
 pub mod server;
+pub mod service;
+pub mod settings;
 pub mod stats;
 pub mod storage;
 pub mod subscriber;

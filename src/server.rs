@@ -90,6 +90,38 @@ fn exit_if_panics(name: &str, body: impl FnOnce()) {
     }
 }
 
+/// Asks the loops of a running server whether they turn.
+#[derive(Clone)]
+pub struct Prober {
+    bus: Bus,
+    admin: AdminSender,
+    /// The subscriber loops and the admin loop.
+    loops: usize,
+}
+
+impl Prober {
+    /// Whether every loop, the admin loop included, answers a message within
+    /// `timeout`: each drains its inbox at every turn, so an answer means it is not
+    /// stuck. The error says how many answered.
+    pub fn all_answer(&self, timeout: Duration) -> Result<(), String> {
+        let (reply, answers) = crossbeam_channel::bounded(self.loops);
+        let asked = self.bus.probe(&reply)
+            + usize::from(self.admin.send(AdminMessage::Probe(reply.clone())));
+        let deadline = std::time::Instant::now() + timeout;
+        let answered = (0..asked)
+            .map_while(|_| answers.recv_deadline(deadline).ok())
+            .count();
+        if answered == self.loops {
+            Ok(())
+        } else {
+            Err(format!(
+                "{answered} of {} event loops answered within {timeout:?}",
+                self.loops
+            ))
+        }
+    }
+}
+
 /// A running server.
 pub struct Server {
     subscriber_addr: SocketAddr,
@@ -288,6 +320,16 @@ impl Server {
     /// The server's counters.
     pub fn stats(&self) -> &Arc<Stats> {
         &self.stats
+    }
+
+    /// Something that asks every loop, the admin port's too, whether it still turns
+    /// (`Prober::all_answer`); the systemd watchdog's question.
+    pub fn prober(&self) -> Prober {
+        Prober {
+            bus: self.bus.clone(),
+            admin: self.admin_sender.clone(),
+            loops: self.stats.loops.len() + 1,
+        }
     }
 
     /// Ends streams and held polls cleanly, stops every thread and waits for them.

@@ -30,6 +30,8 @@ const LAYERS: &[&[&str]] = &[
     // A server's Redis threads; starting it all, and the command line.
     &["redis_node"],
     &["server", "cli"],
+    // The command line and the configuration file resolved; running under systemd.
+    &["settings", "service"],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

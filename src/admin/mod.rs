@@ -184,6 +184,9 @@ impl Application for AdminApp {
             match message {
                 AdminMessage::Publish(publish) => browser::publish(self, publish),
                 AdminMessage::Redis(done) => shared::on_done(self, conns, done),
+                AdminMessage::Probe(reply) => {
+                    let _ = reply.send(());
+                }
                 AdminMessage::Shutdown => return Flow::Exit,
             }
         }

@@ -335,6 +335,9 @@ impl Application for SubscriberApp {
                     publish::on_answer(self, conns, to, answer)
                 }
                 LoopMessage::Resync => delivery::resync(self, conns),
+                LoopMessage::Probe(reply) => {
+                    let _ = reply.send(());
+                }
                 LoopMessage::Shutdown => conns.begin_shutdown(self),
             }
         }

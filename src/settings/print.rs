@@ -1,0 +1,141 @@
+//! Settings written out as TOML that `--config` reads back: the settings in force
+//! (`halley --print-config`), each with where it came from, and the commented file the
+//! Debian package installs as `/etc/halley/halley.toml`, every key with its help.
+
+use std::fmt::Write;
+
+use clap::{Arg, Command};
+
+use super::file::{settings_args, takes_list};
+use super::{Origin, Settings};
+
+/// Lines of help in the commented file are wrapped at this width.
+const WIDTH: usize = 88;
+
+/// The settings in force, one key per line, each followed by where it came from.
+pub fn in_force(settings: &Settings, command: &Command) -> String {
+    let mut out = String::from(
+        "# The settings in force (halley --print-config), as a file --config reads.\n",
+    );
+    if let Some(path) = &settings.file {
+        let _ = writeln!(out, "# Read from {} and the command line.", path.display());
+    }
+    for setting in &settings.settings {
+        let Some(arg) = settings_args(command).find(|a| a.get_long() == Some(&setting.key)) else {
+            continue;
+        };
+        let from = match &setting.origin {
+            Origin::Unset => {
+                let _ = writeln!(out, "# {} is not set{}", setting.key, default_note(arg));
+                continue;
+            }
+            Origin::CommandLine => "the command line".to_string(),
+            Origin::File { line } => format!("line {line} of the file"),
+            Origin::Default => "default".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "{} = {}  # {from}",
+            setting.key,
+            toml_value(arg, &setting.values)
+        );
+    }
+    out
+}
+
+/// The commented configuration file: a header, then every setting with its help and
+/// its default commented out. Keys in `active` are written uncommented with the value
+/// given (the package's `data-dir`).
+pub fn commented_file(command: &Command, active: &[(&str, &str)]) -> String {
+    let mut out = String::from(
+        "# Halley's settings, read by `halley --config FILE` (the service reads this file).\n\
+         # Every key is the flag of the same name (`man halley`, `halley --help`); a flag\n\
+         # given on the command line wins over the file. Each setting below shows its\n\
+         # default, commented out: remove the `#` before the key and change the value.\n\
+         # Durations and sizes are strings with their unit (\"30s\", \"64KiB\").\n\
+         # `halley --config FILE --print-config` shows what is in force, line by line.\n",
+    );
+    for arg in settings_args(command) {
+        let key = arg.get_long().unwrap_or_default();
+        out.push('\n');
+        for line in wrap(&help_of(arg), WIDTH - 2) {
+            let _ = writeln!(out, "# {line}");
+        }
+        if let Some((_, value)) = active.iter().find(|(k, _)| *k == key) {
+            let _ = writeln!(out, "{key} = {}", toml_value(arg, &[value.to_string()]));
+            continue;
+        }
+        let defaults: Vec<String> = arg
+            .get_default_values()
+            .iter()
+            .map(|v| v.to_string_lossy().into_owned())
+            .collect();
+        if defaults.is_empty() {
+            let _ = writeln!(out, "# (not set by default)");
+            let placeholder = arg
+                .get_value_names()
+                .and_then(|names| names.first())
+                .map(|name| name.to_string())
+                .unwrap_or_default();
+            let _ = writeln!(out, "#{key} = {}", toml_value(arg, &[placeholder]));
+        } else {
+            let _ = writeln!(out, "#{key} = {}", toml_value(arg, &defaults));
+        }
+    }
+    out
+}
+
+/// A value as TOML: an integer for a count (`N`), a string otherwise, a list for a
+/// flag that takes one.
+fn toml_value(arg: &Arg, values: &[String]) -> String {
+    let is_count = arg
+        .get_value_names()
+        .is_some_and(|names| names.iter().any(|n| n.as_str() == "N"));
+    let one = |text: &String| match text.parse::<i64>() {
+        Ok(number) if is_count => number.to_string(),
+        _ => toml::Value::String(text.clone()).to_string(),
+    };
+    if takes_list(arg) {
+        format!(
+            "[{}]",
+            values.iter().map(one).collect::<Vec<_>>().join(", ")
+        )
+    } else {
+        values.first().map(one).unwrap_or_default()
+    }
+}
+
+fn help_of(arg: &Arg) -> String {
+    arg.get_long_help()
+        .or_else(|| arg.get_help())
+        .map(|help| help.to_string())
+        .unwrap_or_default()
+}
+
+/// `" (default: …)"` from a help's `[default: …]`, for a setting with no default value.
+fn default_note(arg: &Arg) -> String {
+    let help = help_of(arg);
+    help.split_once("[default: ")
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .map(|(note, _)| format!(" (default: {note})"))
+        .unwrap_or_default()
+}
+
+/// Splits `text` into lines of at most `width` characters, at spaces.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
