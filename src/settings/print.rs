@@ -43,10 +43,18 @@ pub fn in_force(settings: &Settings, command: &Command) -> String {
     out
 }
 
+/// A setting the commented file sets rather than shows: its key, its value, and a
+/// line saying why.
+pub struct Active<'a> {
+    pub key: &'a str,
+    pub value: &'a str,
+    pub why: &'a str,
+}
+
 /// The commented configuration file: a header, then every setting with its help and
 /// its default commented out. Keys in `active` are written uncommented with the value
 /// given (the package's `data-dir`).
-pub fn commented_file(command: &Command, active: &[(&str, &str)]) -> String {
+pub fn commented_file(command: &Command, active: &[Active]) -> String {
     let mut out = String::from(
         "# Halley's settings, read by `halley --config FILE` (the service reads this file).\n\
          # Every key is the flag of the same name (`man halley`, `halley --help`); a flag\n\
@@ -61,8 +69,11 @@ pub fn commented_file(command: &Command, active: &[(&str, &str)]) -> String {
         for line in wrap(&help_of(arg), WIDTH - 2) {
             let _ = writeln!(out, "# {line}");
         }
-        if let Some((_, value)) = active.iter().find(|(k, _)| *k == key) {
-            let _ = writeln!(out, "{key} = {}", toml_value(arg, &[value.to_string()]));
+        if let Some(set) = active.iter().find(|set| set.key == key) {
+            for line in wrap(set.why, WIDTH - 2) {
+                let _ = writeln!(out, "# {line}");
+            }
+            let _ = writeln!(out, "{key} = {}", toml_value(arg, &[set.value.to_string()]));
             continue;
         }
         let defaults: Vec<String> = arg
@@ -72,12 +83,18 @@ pub fn commented_file(command: &Command, active: &[(&str, &str)]) -> String {
             .collect();
         if defaults.is_empty() {
             let _ = writeln!(out, "# (not set by default)");
+            // The value's name stands in for it (`N`, `"FILE"`): there is no default.
             let placeholder = arg
                 .get_value_names()
                 .and_then(|names| names.first())
                 .map(|name| name.to_string())
                 .unwrap_or_default();
-            let _ = writeln!(out, "#{key} = {}", toml_value(arg, &[placeholder]));
+            let shown = if is_count(arg) {
+                placeholder
+            } else {
+                toml_value(arg, &[placeholder])
+            };
+            let _ = writeln!(out, "#{key} = {shown}");
         } else {
             let _ = writeln!(out, "#{key} = {}", toml_value(arg, &defaults));
         }
@@ -88,11 +105,8 @@ pub fn commented_file(command: &Command, active: &[(&str, &str)]) -> String {
 /// A value as TOML: an integer for a count (`N`), a string otherwise, a list for a
 /// flag that takes one.
 fn toml_value(arg: &Arg, values: &[String]) -> String {
-    let is_count = arg
-        .get_value_names()
-        .is_some_and(|names| names.iter().any(|n| n.as_str() == "N"));
     let one = |text: &String| match text.parse::<i64>() {
-        Ok(number) if is_count => number.to_string(),
+        Ok(number) if is_count(arg) => number.to_string(),
         _ => toml::Value::String(text.clone()).to_string(),
     };
     if takes_list(arg) {
@@ -103,6 +117,12 @@ fn toml_value(arg: &Arg, values: &[String]) -> String {
     } else {
         values.first().map(one).unwrap_or_default()
     }
+}
+
+/// Whether the flag takes a count (`N`), written as a TOML integer.
+fn is_count(arg: &Arg) -> bool {
+    arg.get_value_names()
+        .is_some_and(|names| names.iter().any(|n| n.as_str() == "N"))
 }
 
 fn help_of(arg: &Arg) -> String {

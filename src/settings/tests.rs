@@ -231,7 +231,15 @@ fn printed_settings_read_back_as_the_same_settings() {
 #[test]
 fn the_commented_file_names_every_key_and_changes_nothing_but_its_active_lines() {
     let command = Args::command();
-    let text = print::commented_file(&command, &[("data-dir", "/var/lib/halley")]);
+    let data_dir = print::Active {
+        key: "data-dir",
+        value: "/var/lib/halley",
+        why: "Set by the package.",
+    };
+    let text = print::commented_file(&command, &[data_dir]);
+    assert!(text.contains("# Set by the package.\ndata-dir = \"/var/lib/halley\"\n"));
+    assert!(text.contains("\n#threads = N\n"), "{text}");
+    assert!(text.contains("\n#tls-cert = \"FILE\"\n"), "{text}");
     for arg in file::settings_args(&command) {
         let key = arg.get_long().unwrap();
         let shown = text.lines().any(|line| {
