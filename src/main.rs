@@ -2,6 +2,7 @@
 //! logging, systemd's notifications, signals (TERM and INT stop it, HUP reloads the
 //! TLS pairs); the library does the rest.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::CommandFactory;
@@ -24,8 +25,13 @@ fn main() -> ExitCode {
         }
     };
     if settings.args.print_config {
-        print!("{}", print::in_force(&settings, &Args::command()));
-        return ExitCode::SUCCESS;
+        let threads = settings.args.to_config().threads.to_string();
+        let text = print::in_force(&settings, &Args::command(), &[("threads", threads)]);
+        // Not print!: a reader that goes away (`| head`) is not a panic.
+        return match std::io::stdout().lock().write_all(text.as_bytes()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::FAILURE,
+        };
     }
     journal_log::init(&settings.args.log_level);
     if let Some(path) = &settings.file {

@@ -12,8 +12,10 @@ use super::{Origin, Settings};
 /// Lines of help in the commented file are wrapped at this width.
 const WIDTH: usize = 88;
 
-/// The settings in force, one key per line, each followed by where it came from.
-pub fn in_force(settings: &Settings, command: &Command) -> String {
+/// The settings in force, one key per line, each followed by where it came from. A
+/// setting left unset whose value the server works out (`threads`: the cores) is
+/// printed with the value `computed` gives it.
+pub fn in_force(settings: &Settings, command: &Command, computed: &[(&str, String)]) -> String {
     let mut out = String::from(
         "# The settings in force (halley --print-config), as a file --config reads.\n",
     );
@@ -26,7 +28,18 @@ pub fn in_force(settings: &Settings, command: &Command) -> String {
         };
         let from = match &setting.origin {
             Origin::Unset => {
-                let _ = writeln!(out, "# {} is not set{}", setting.key, default_note(arg));
+                let note = default_text(arg);
+                match computed.iter().find(|(key, _)| *key == setting.key) {
+                    Some((_, value)) => {
+                        let value = toml_value(arg, std::slice::from_ref(value));
+                        let why = note.map(|n| format!(": {n}")).unwrap_or_default();
+                        let _ = writeln!(out, "{} = {value}  # default{why}", setting.key);
+                    }
+                    None => {
+                        let why = note.map(|n| format!(" (default: {n})")).unwrap_or_default();
+                        let _ = writeln!(out, "# {} is not set{why}", setting.key);
+                    }
+                }
                 continue;
             }
             Origin::CommandLine => "the command line".to_string(),
@@ -132,13 +145,12 @@ fn help_of(arg: &Arg) -> String {
         .unwrap_or_default()
 }
 
-/// `" (default: …)"` from a help's `[default: …]`, for a setting with no default value.
-fn default_note(arg: &Arg) -> String {
+/// What a help's `[default: …]` says, for a setting with no default value.
+fn default_text(arg: &Arg) -> Option<String> {
     let help = help_of(arg);
     help.split_once("[default: ")
         .and_then(|(_, rest)| rest.split_once(']'))
-        .map(|(note, _)| format!(" (default: {note})"))
-        .unwrap_or_default()
+        .map(|(note, _)| note.to_string())
 }
 
 /// Splits `text` into lines of at most `width` characters, at spaces.
