@@ -48,6 +48,9 @@
 //!   and `/metrics` renderings.
 //! - [`redis_node`]: with `--redis`, the threads that share a server's channels with
 //!   others through Redis (publisher, listener, catch-up reader).
+//! - [`settings`]: the command line and `--config FILE` (TOML) resolved into the
+//!   flags in force, and `--print-config`; [`service`]: running under systemd
+//!   (readiness and the watchdog through [`server::Prober`], journal log lines).
 //! - [`sched`] (the admin thread's short scheduler slice), [`assets`] (the client
 //!   library and pages), [`config`], [`cli`], [`units`], [`json`].
 //!

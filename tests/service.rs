@@ -10,7 +10,7 @@ use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use util::binary::spawn_command;
+use util::binary::{self, spawn_command};
 use util::{Client, WAIT};
 
 fn halley() -> Command {
@@ -21,14 +21,7 @@ fn halley() -> Command {
         .env_remove("NOTIFY_SOCKET")
         .env_remove("WATCHDOG_USEC")
         .env_remove("WATCHDOG_PID")
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--threads",
-            "2",
-        ]);
+        .args(binary::EPHEMERAL);
     command
 }
 
@@ -209,5 +202,24 @@ fn a_refused_file_is_an_error_in_the_journal() {
             config.display()
         )),
         "{text:?}"
+    );
+}
+
+#[test]
+fn the_watchdogs_question_is_answered_only_while_every_loop_turns() {
+    let config = halley::config::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin_listen: "127.0.0.1:0".parse().unwrap(),
+        threads: 2,
+        ..halley::config::Config::default()
+    };
+    let server = halley::server::Server::start(config).unwrap();
+    let prober = server.prober();
+    assert_eq!(prober.all_answer(WAIT), Ok(()));
+    server.shutdown();
+    // The loops have exited: none answers, and the watchdog would not be told.
+    assert_eq!(
+        prober.all_answer(Duration::from_millis(100)),
+        Err("0 of 3 event loops answered within 100ms".to_string())
     );
 }

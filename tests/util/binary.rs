@@ -23,6 +23,16 @@ impl Drop for Halley {
     }
 }
 
+/// The flags every test's binary starts with: ephemeral loopback ports, two loops.
+pub const EPHEMERAL: [&str; 6] = [
+    "--listen",
+    "127.0.0.1:0",
+    "--admin-listen",
+    "127.0.0.1:0",
+    "--threads",
+    "2",
+];
+
 /// Starts `halley` with `args` (besides ephemeral ports and two loops); its addresses
 /// are read from its start-up log line.
 pub fn spawn(args: &[&str]) -> Halley {
@@ -44,14 +54,7 @@ pub fn spawn_limited(args: &[&str], fd_limit: Option<u64>, inherited_fds: usize)
     command
         .args(["-c", &script, "halley-wrapper", &inherited_fds.to_string()])
         .arg(env!("CARGO_BIN_EXE_halley"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--threads",
-            "2",
-        ])
+        .args(EPHEMERAL)
         .args(args);
     spawn_command(command)
 }
