@@ -94,7 +94,7 @@ fn write_man_page(command: &clap::Command, out: &mut dyn Write) -> std::io::Resu
         &[
             vec![
                 bold("/etc/halley/halley.toml"),
-                roman(": the service's settings; every key is there with its help, its default commented out."),
+                roman(": the service's settings; every key is there with its help, its default commented out. Readable by root and the group halley only, as it may hold a Redis password."),
             ],
             vec![
                 bold("/var/lib/halley"),
