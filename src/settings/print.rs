@@ -94,7 +94,10 @@ pub fn commented_file(command: &Command, active: &[Active]) -> String {
             .iter()
             .map(|v| v.to_string_lossy().into_owned())
             .collect();
-        if defaults.is_empty() {
+        if defaults.is_empty() && takes_list(arg) {
+            // An empty list is what a list left out means.
+            let _ = writeln!(out, "#{key} = []");
+        } else if defaults.is_empty() {
             let _ = writeln!(out, "# (not set by default)");
             // The value's name stands in for it (`N`, `"FILE"`): there is no default.
             let placeholder = arg

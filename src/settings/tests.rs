@@ -251,6 +251,7 @@ fn the_commented_file_names_every_key_and_changes_nothing_but_its_active_lines()
     assert!(text.contains("# Set by the package.\ndata-dir = \"/var/lib/halley\"\n"));
     assert!(text.contains("\n#threads = N\n"), "{text}");
     assert!(text.contains("\n#tls-cert = \"FILE\"\n"), "{text}");
+    assert!(text.contains("\n#retain = []\n"), "{text}");
     for arg in file::settings_args(&command) {
         let key = arg.get_long().unwrap();
         let shown = text.lines().any(|line| {
@@ -279,6 +280,7 @@ fn the_commented_file_names_every_key_and_changes_nothing_but_its_active_lines()
                 .settings
                 .iter()
                 .any(|s| s.key == key && s.origin == Origin::Default)
+                || line.ends_with(" = []\n")
         })
         .collect();
     assert!(uncommented.lines().count() >= 25, "{uncommented}");
