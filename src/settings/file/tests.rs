@@ -151,3 +151,32 @@ fn a_file_that_cannot_be_read_is_named() {
         "{error}"
     );
 }
+
+proptest::proptest! {
+    /// Whatever the file holds, reading it gives settings or a refusal, never a panic,
+    /// and a refusal names the file.
+    #[test]
+    fn any_text_is_read_or_refused(text in "(\\PC|\n|=|\"|\\[|\\]|-){0,200}") {
+        if let Err(error) = parse_text(&text) {
+            proptest::prop_assert!(error.to_string().starts_with("/etc/halley/halley.toml"));
+        }
+    }
+
+    /// Lines of real keys with values of any kind: read or refused with the line.
+    #[test]
+    fn known_keys_with_any_values_are_read_or_refused_with_their_line(
+        values in proptest::collection::vec("(\\PC|\"){0,20}", 1..6)
+    ) {
+        let keys = ["history", "poll-timeout", "listen", "retain", "allow-origin", "fsync"];
+        let text: String = values
+            .iter()
+            .zip(keys)
+            .map(|(value, key)| format!("{key} = {value}\n"))
+            .collect();
+        if let Err(error) = parse_text(&text) {
+            let line = error.line.expect("a line");
+            // An unterminated string is reported where the input ends, after the last line.
+            proptest::prop_assert!(line >= 1 && line <= values.len() + 1, "{error}");
+        }
+    }
+}
