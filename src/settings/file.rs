@@ -18,6 +18,8 @@ pub const NOT_KEYS: &[&str] = &["config", "print-config", "help", "version"];
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileSetting {
     pub key: String,
+    /// The flag's id in clap (`poll_timeout` for `poll-timeout`).
+    pub id: String,
     pub values: Vec<String>,
     pub line: usize,
 }
@@ -87,6 +89,7 @@ pub fn parse(path: &Path, text: &str, command: &Command) -> Result<Vec<FileSetti
         }
         settings.push(FileSetting {
             key: name.to_string(),
+            id: arg.get_id().to_string(),
             values,
             line,
         });

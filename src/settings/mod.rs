@@ -101,7 +101,7 @@ impl Settings {
         let on_command_line = |id: &str| given.value_source(id) == Some(ValueSource::CommandLine);
         let mut merged = vec![argv[0].clone()];
         for setting in &from_file {
-            if on_command_line(&id_of(&command, &setting.key)) {
+            if on_command_line(&setting.id) {
                 continue;
             }
             for value in &setting.values {
@@ -145,12 +145,6 @@ fn origin(on_command_line: bool, file: &[FileSetting], key: &str, values: &[Stri
     } else {
         Origin::Default
     }
-}
-
-fn id_of(command: &clap::Command, key: &str) -> String {
-    file::setting_arg(command, key)
-        .map(|arg| arg.get_id().to_string())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

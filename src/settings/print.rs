@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use clap::{Arg, Command};
 
-use super::file::{settings_args, takes_list};
+use super::file::{setting_arg, settings_args, takes_list};
 use super::{Origin, Settings};
 
 /// Lines of help in the commented file are wrapped at this width.
@@ -23,7 +23,7 @@ pub fn in_force(settings: &Settings, command: &Command, computed: &[(&str, Strin
         let _ = writeln!(out, "# Read from {} and the command line.", path.display());
     }
     for setting in &settings.settings {
-        let Some(arg) = settings_args(command).find(|a| a.get_long() == Some(&setting.key)) else {
+        let Some(arg) = setting_arg(command, &setting.key) else {
             continue;
         };
         let from = match &setting.origin {
