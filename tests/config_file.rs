@@ -4,30 +4,16 @@
 
 mod util;
 
-use std::io::Write;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use util::binary::spawn_command;
+use util::binary::{self, spawn_command};
 use util::Client;
 
-/// A file holding `text` in the test's own directory (removed by the OS's tmp cleaning
-/// and at the next run of the same test).
+/// A file holding `text` in the test's own scratch directory.
 fn config_file(name: &str, text: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("halley-config-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::File::create(&path)
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
+    let path = util::scratch("config", name);
+    std::fs::write(&path, text).unwrap();
     path
-}
-
-fn halley() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_halley"));
-    command.env_remove("RUST_LOG").env_remove("JOURNAL_STREAM");
-    command
 }
 
 #[test]
@@ -37,7 +23,7 @@ fn a_files_settings_take_effect_and_flags_win_over_them() {
         "# ports the kernel picks\nlisten = \"127.0.0.1:0\"\nadmin-listen = \"127.0.0.1:0\"\n\
          threads = 1\npoll-timeout = \"300ms\"\nhistory = 2\nmax-message = \"10KiB\"\n",
     );
-    let mut command = halley();
+    let mut command = binary::command();
     command.arg("--config").arg(&path).args(["--history", "3"]);
     let server = spawn_command(command);
     assert!(
@@ -83,7 +69,11 @@ fn a_files_settings_take_effect_and_flags_win_over_them() {
 #[test]
 fn a_bad_file_stops_the_start_naming_file_line_and_key() {
     let path = config_file("bad.toml", "history = 5\n\npoll-timeout = \"30\"\n");
-    let output = halley().arg("--config").arg(&path).output().unwrap();
+    let output = binary::command()
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&output.stderr),
@@ -92,7 +82,7 @@ fn a_bad_file_stops_the_start_naming_file_line_and_key() {
             path.display()
         )
     );
-    let missing = halley()
+    let missing = binary::command()
         .args(["--config", "/nonexistent/halley.toml"])
         .output()
         .unwrap();
@@ -104,7 +94,7 @@ fn a_bad_file_stops_the_start_naming_file_line_and_key() {
 #[test]
 fn print_config_shows_each_setting_and_where_it_came_from() {
     let path = config_file("print.toml", "history = 50\nretain = [100, \"24h\"]\n");
-    let output = halley()
+    let output = binary::command()
         .arg("--config")
         .arg(&path)
         .args(["--print-config", "--poll-timeout", "9s"])
@@ -134,7 +124,13 @@ fn the_files_log_level_is_the_loggers() {
         "log-level = \"off\"\ntls-listen = \"127.0.0.1:0\"\n",
     );
     let loud = config_file("loud.toml", "tls-listen = \"127.0.0.1:0\"\n");
-    let run = |path: &std::path::Path| halley().arg("--config").arg(path).output().unwrap();
+    let run = |path: &std::path::Path| {
+        binary::command()
+            .arg("--config")
+            .arg(path)
+            .output()
+            .unwrap()
+    };
     let (quiet, loud) = (run(&quiet), run(&loud));
     assert_eq!(quiet.status.code(), Some(1));
     assert_eq!(loud.status.code(), Some(1));

@@ -14,23 +14,13 @@ use util::binary::{self, spawn_command};
 use util::{Client, WAIT};
 
 fn halley() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_halley"));
-    command
-        .env_remove("RUST_LOG")
-        .env_remove("JOURNAL_STREAM")
-        .env_remove("NOTIFY_SOCKET")
-        .env_remove("WATCHDOG_USEC")
-        .env_remove("WATCHDOG_PID")
-        .args(binary::EPHEMERAL);
+    let mut command = binary::command();
+    command.args(binary::EPHEMERAL);
     command
 }
 
 fn scratch(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("halley-service-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    let _ = std::fs::remove_file(&path);
-    path
+    util::scratch("service", name)
 }
 
 /// The next notification, within `WAIT`.

@@ -33,6 +33,23 @@ pub const EPHEMERAL: [&str; 6] = [
     "2",
 ];
 
+/// The `halley` binary with none of the environment it reads from a service manager or
+/// a shell (`RUST_LOG`, `JOURNAL_STREAM`, `NOTIFY_SOCKET`, `WATCHDOG_*`), so a test sets
+/// only what it means to.
+pub fn command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_halley"));
+    for variable in [
+        "RUST_LOG",
+        "JOURNAL_STREAM",
+        "NOTIFY_SOCKET",
+        "WATCHDOG_USEC",
+        "WATCHDOG_PID",
+    ] {
+        command.env_remove(variable);
+    }
+    command
+}
+
 /// Starts `halley` with `args` (besides ephemeral ports and two loops); its addresses
 /// are read from its start-up log line.
 pub fn spawn(args: &[&str]) -> Halley {

@@ -438,3 +438,13 @@ impl Client {
         }
     }
 }
+
+/// A path named `name` in this test binary's own scratch directory (`halley-{test}-{pid}`
+/// under the system's temporary directory), with no file there yet.
+pub fn scratch(test: &str, name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("halley-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    let _ = std::fs::remove_file(&path);
+    path
+}
